@@ -1,0 +1,54 @@
+//! An organization's plan and effective limits (plan defaults with operator overrides).
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use kobo_domain::ids::OrgId;
+use kobo_domain::plan::Plan;
+use kobo_store::OrgRecord;
+use serde::{Deserialize, Serialize};
+
+/// Operator overrides, stored as JSON on the organization. In each field `None` means
+/// "the plan's default", `Some(None)` unlimited, `Some(Some(n))` the number `n`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimitOverrides {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_per_minute: Option<Option<u64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_per_minute: Option<Option<u64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monthly_tokens: Option<Option<u64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monthly_api_calls: Option<Option<u64>>,
+}
+
+/// The limits in force for one organization.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EffectiveLimits {
+    pub requests_per_minute: Option<u64>,
+    pub tokens_per_minute: Option<u64>,
+    pub monthly_tokens: Option<u64>,
+    pub monthly_api_calls: Option<u64>,
+}
+
+impl EffectiveLimits {
+    pub fn of(plan: &Plan, o: &LimitOverrides) -> Self {
+        Self {
+            requests_per_minute: o.requests_per_minute.unwrap_or(Some(plan.requests_per_minute)),
+            tokens_per_minute: o.tokens_per_minute.unwrap_or(Some(plan.tokens_per_minute)),
+            monthly_tokens: o.monthly_tokens.unwrap_or(plan.monthly_token_limit),
+            monthly_api_calls: o.monthly_api_calls.unwrap_or(plan.monthly_api_calls),
+        }
+    }
+}
+
+pub async fn org_and_plan(state: &AppState, org: OrgId) -> ApiResult<(OrgRecord, Plan)> {
+    let rec = state.store.organization(org).await?.ok_or_else(|| ApiError::not_found("organization"))?;
+    let plan = state.store.plan(&rec.plan_id).await?.ok_or_else(|| {
+        ApiError::internal(&kobo_store::StoreError::Corrupt(format!("organization {org} has unknown plan {}", rec.plan_id)))
+    })?;
+    Ok((rec, plan))
+}
+
+pub fn overrides_of(org: &OrgRecord) -> LimitOverrides {
+    serde_json::from_str(&org.limits).unwrap_or_default()
+}

@@ -1,0 +1,115 @@
+//! The rows the store reads and writes, in domain types.
+
+use kobo_domain::ids::{ApiKeyId, InvitationId, OrgId, SessionId, UserId, WorkspaceId};
+use kobo_domain::rbac::Role;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug)]
+pub struct NewSignup {
+    pub user: UserRecord,
+    pub org: OrgRecord,
+    pub workspace: WorkspaceRecord,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserRecord {
+    pub id: UserId,
+    pub email: String,
+    pub password_hash: String,
+    pub is_operator: bool,
+    pub created_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrgRecord {
+    pub id: OrgId,
+    pub name: String,
+    pub plan_id: String,
+    /// `active` or `suspended` (non-payment).
+    pub status: String,
+    pub billing_anchor_day: u32,
+    /// Operator overrides of plan limits, as JSON.
+    pub limits: String,
+    pub created_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkspaceRecord {
+    pub id: WorkspaceId,
+    pub org_id: OrgId,
+    pub name: String,
+    pub created_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MembershipOfUser {
+    pub org: OrgRecord,
+    pub role: Role,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberRecord {
+    pub user_id: UserId,
+    pub email: String,
+    pub role: Role,
+    pub joined_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvitationRecord {
+    pub id: InvitationId,
+    pub org_id: OrgId,
+    pub email: String,
+    pub role: Role,
+    pub invited_by: UserId,
+    pub created_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub id: SessionId,
+    pub user_id: UserId,
+    pub org_id: Option<OrgId>,
+    pub secret_hash: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    pub id: ApiKeyId,
+    pub org_id: OrgId,
+    pub workspace_id: WorkspaceId,
+    pub name: String,
+    pub prefix: String,
+    /// Hex SHA-256 of the secret.
+    pub secret_hash: String,
+    pub allowed_models: Option<Vec<String>>,
+    pub allowed_ips: Option<Vec<String>>,
+    pub max_requests_per_day: Option<u64>,
+    pub expires_at: Option<i64>,
+    pub created_by: UserId,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+    pub replaced_by: Option<ApiKeyId>,
+    pub last_used_at: Option<i64>,
+}
+
+/// A model clients may ask for, where it is served, and what it costs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelRecord {
+    pub name: String,
+    pub upstream: String,
+    pub upstream_model: String,
+    pub input_price_per_1k_kobo: i64,
+    pub output_price_per_1k_kobo: i64,
+    #[serde(default)]
+    pub input_cost_per_1k_micro_usd: i64,
+    #[serde(default)]
+    pub output_cost_per_1k_micro_usd: i64,
+    #[serde(default)]
+    pub fallbacks: Vec<String>,
+    #[serde(default)]
+    pub updated_at: i64,
+}

@@ -1,0 +1,10 @@
+//! Integration tests: the real `kobo-mock-upstream` binary, driven through
+//! `kobo-providers`. Each test starts its own server process, so tests run in parallel.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+mod mock_kind;
+mod openai;
+mod anthropic;
+mod resilience;
+mod server;

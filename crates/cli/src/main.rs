@@ -7,7 +7,11 @@ use kobo_server::{App, Settings};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "kobo", version, about = "Multi-tenant AI API gateway with billing-grade metering and Naira-native billing")]
+#[command(
+    name = "kobo",
+    version,
+    about = "Multi-tenant AI API gateway with billing-grade metering and Naira-native billing"
+)]
 struct Cli {
     /// Configuration file (default: ./kobo.toml when present). KOBO_* variables win over it.
     #[arg(long, global = true)]
@@ -47,7 +51,9 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = Settings::load(cli.config.as_deref(), &|k| std::env::var(k).ok())?;
     kobo_server::telemetry::init(&settings.log_format);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(run(cli.command, settings))
 }
 
@@ -56,7 +62,9 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Serve => {
             let listen = settings.listen;
             let app = App::build(settings).await?;
-            let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen}"))?;
             app.serve(listener, kobo_server::shutdown_signal()).await
         }
         Command::Migrate => {
@@ -64,7 +72,9 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             tracing::info!("The database is migrated.");
             Ok(())
         }
-        Command::Admin { task: AdminTask::CreateOperator { email, password } } => {
+        Command::Admin {
+            task: AdminTask::CreateOperator { email, password },
+        } => {
             let app = App::build(settings).await?;
             let id = kobo_server::accounts::ensure_operator(&app.state, &email, &password).await?;
             tracing::info!(user_id = %id, "The operator account is ready.");
@@ -76,7 +86,11 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let demo = kobo_server::demo::create(&app.state).await?;
             let mut out = std::io::stdout().lock();
             use std::io::Write;
-            writeln!(out, "Demo organization {} with user {} (password {}).", demo.org_id, demo.email, demo.password)?;
+            writeln!(
+                out,
+                "Demo organization {} with user {} (password {}).",
+                demo.org_id, demo.email, demo.password
+            )?;
             writeln!(out, "API key: {}\n", demo.api_key)?;
             writeln!(out, "Start the server with `kobo serve`, then:\n")?;
             writeln!(

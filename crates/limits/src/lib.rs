@@ -86,9 +86,15 @@
 //! Every Redis call is bounded by the limiter's `op_timeout`; a timeout, a refused or
 //! dropped connection becomes [`LimiterError::Unavailable`], and the gateway fails
 //! closed. The connection is re-established in the background, so the same
-//! [`RedisLimiter`] works again once Redis is back. [`RedisLimiter::connect`] itself
-//! fails when Redis cannot be reached at start-up; the caller decides whether to retry
-//! or exit.
+//! [`RedisLimiter`] works again once Redis is back. A command is sent a second time only
+//! when that cannot apply it twice: after a refused connection (it never left), or for
+//! idempotent commands (`get`, `seed`, `ping`, `publish`). So when Redis restarts
+//! between two calls, the first consuming call (`check_rates`, `reserve`, `adjust`…)
+//! may still fail with `Unavailable`, which is the safe side for billing.
+//! [`RedisLimiter::connect`] itself fails when Redis cannot be reached at start-up; the
+//! caller decides whether to retry or exit.
+//!
+//! Counters must stay below 2^53 (Lua numbers are doubles), far above any quota.
 
 mod gcra;
 mod local;
@@ -98,7 +104,7 @@ mod types;
 
 pub use gcra::{MAX_NOW_MS, MAX_PERIOD_MS};
 pub use local::LocalLimiter;
-pub use redis_store::bus::{BusEvent, RedisBus, Subscription};
+pub use redis_store::bus::{BusEvent, RedisBus, Subscription, DEFAULT_BUS_TIMEOUT};
 pub use redis_store::limiter::RedisLimiter;
 pub use types::{LimiterError, QuotaDecision, QuotaRule, RateDecision, RateRule, RateStatus};
 

@@ -5,6 +5,10 @@
 /// `key` names the bucket (for example `rpm:key:01J…` or `tpm:org:01J…`); two rules with
 /// the same key share one bucket, whatever their limits, so put the limit's identity in
 /// the key when a plan change must start a fresh bucket.
+///
+/// Valid rules have `1 <= limit <= period_ms * 1000` (state is kept in whole µs, so at
+/// most 60 000 000 units per minute; count bigger quantities in coarser units) and
+/// `1 ms <= period_ms <= 30 days`; others are [`LimiterError::InvalidRule`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RateRule {
     pub key: String,

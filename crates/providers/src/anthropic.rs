@@ -167,7 +167,9 @@ fn content_blocks(content: &Value) -> Value {
     let blocks = parts
         .iter()
         .filter_map(|part| match part.get("type").and_then(Value::as_str) {
-            Some("text") => Some(json!({"type": "text", "text": part.get("text").cloned().unwrap_or(json!(""))})),
+            Some("text") => Some(
+                json!({"type": "text", "text": part.get("text").cloned().unwrap_or(json!(""))}),
+            ),
             Some("image_url") => {
                 let url = part
                     .get("image_url")
@@ -518,7 +520,13 @@ mod tests {
             "usage": {"input_tokens": 10, "output_tokens": 2, "cache_read_input_tokens": 5}
         });
         let (body, usage) = parse_answer(answer.to_string().as_bytes()).unwrap();
-        assert_eq!(usage, Some(Usage { prompt_tokens: 15, completion_tokens: 2 }));
+        assert_eq!(
+            usage,
+            Some(Usage {
+                prompt_tokens: 15,
+                completion_tokens: 2
+            })
+        );
         assert_eq!(body["object"], "chat.completion");
         assert_eq!(body["id"], "msg_1");
         assert_eq!(body["choices"][0]["message"]["content"], "Hello there");
@@ -541,7 +549,13 @@ mod tests {
         let mut tr = AnthropicStream::default();
         let mut out = VecDeque::new();
         for data in events {
-            tr.on_event(SseEvent { event: None, data: data.into() }, &mut out);
+            tr.on_event(
+                SseEvent {
+                    event: None,
+                    data: data.into(),
+                },
+                &mut out,
+            );
         }
         let items: Vec<StreamEvent> = out.into_iter().map(Result::unwrap).collect();
         assert_eq!(items.len(), 6);
@@ -553,13 +567,29 @@ mod tests {
             })
             .collect();
         assert_eq!(texts, "Hi you");
-        let StreamEvent::Chunk { json, .. } = &items[3] else { panic!() };
+        let StreamEvent::Chunk { json, .. } = &items[3] else {
+            panic!()
+        };
         let v: Value = serde_json::from_slice(json).unwrap();
         assert_eq!(v["choices"][0]["finish_reason"], "stop");
         assert_eq!(v["object"], "chat.completion.chunk");
-        let StreamEvent::Chunk { usage, usage_only, json, .. } = &items[4] else { panic!() };
+        let StreamEvent::Chunk {
+            usage,
+            usage_only,
+            json,
+            ..
+        } = &items[4]
+        else {
+            panic!()
+        };
         assert!(usage_only);
-        assert_eq!(*usage, Some(Usage { prompt_tokens: 9, completion_tokens: 2 }));
+        assert_eq!(
+            *usage,
+            Some(Usage {
+                prompt_tokens: 9,
+                completion_tokens: 2
+            })
+        );
         let v: Value = serde_json::from_slice(json).unwrap();
         assert_eq!(v["choices"], json!([]));
         assert_eq!(items[5], StreamEvent::Done);
@@ -572,14 +602,20 @@ mod tests {
         tr.on_event(
             SseEvent {
                 event: Some("error".into()),
-                data: r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#.into(),
+                data:
+                    r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#
+                        .into(),
             },
             &mut out,
         );
         let err = out.pop_front().unwrap().unwrap_err();
         assert_eq!(
             err,
-            UpstreamError::Status { status: 529, message: "Overloaded".into(), code: Some("overloaded_error".into()) }
+            UpstreamError::Status {
+                status: 529,
+                message: "Overloaded".into(),
+                code: Some("overloaded_error".into())
+            }
         );
     }
 }

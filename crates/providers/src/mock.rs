@@ -19,8 +19,7 @@ use serde_json::{json, Map, Value};
 
 use crate::anthropic::unix_now;
 use crate::{
-    tokens, ChunkStream, Operation, ProxyRequest, StreamEvent, UpstreamError, UpstreamReply,
-    Usage,
+    tokens, ChunkStream, Operation, ProxyRequest, StreamEvent, UpstreamError, UpstreamReply, Usage,
 };
 
 /// Length of the mock's embedding vectors.
@@ -288,7 +287,10 @@ mod tests {
         for text in ["", "one", "  two words ", "a\nb  c", "héllo wörld"] {
             assert_eq!(word_pieces(text).concat(), text);
         }
-        assert_eq!(word_pieces("hello big world"), vec!["hello", " big", " world"]);
+        assert_eq!(
+            word_pieces("hello big world"),
+            vec!["hello", " big", " world"]
+        );
     }
 
     #[test]

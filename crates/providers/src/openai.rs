@@ -162,7 +162,10 @@ mod tests {
         );
         let body: Value = serde_json::from_slice(&request_body(&r).unwrap()).unwrap();
         assert_eq!(body["stream"], json!(true));
-        assert_eq!(body["stream_options"], json!({"foo": 1, "include_usage": true}));
+        assert_eq!(
+            body["stream_options"],
+            json!({"foo": 1, "include_usage": true})
+        );
         assert_eq!(body["x_custom"], json!([1]));
     }
 
@@ -182,16 +185,32 @@ mod tests {
     fn usage_chunk_is_marked() {
         let chunk = json!({"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}});
         let event = chunk_event(Bytes::from(chunk.to_string()), &chunk);
-        let StreamEvent::Chunk { usage, usage_only, text_delta, .. } = event else {
+        let StreamEvent::Chunk {
+            usage,
+            usage_only,
+            text_delta,
+            ..
+        } = event
+        else {
             panic!("not a chunk")
         };
         assert!(usage_only);
         assert_eq!(text_delta, "");
-        assert_eq!(usage, Some(Usage { prompt_tokens: 3, completion_tokens: 4 }));
+        assert_eq!(
+            usage,
+            Some(Usage {
+                prompt_tokens: 3,
+                completion_tokens: 4
+            })
+        );
 
         let chunk = json!({"choices": [{"index": 0, "delta": {"content": "hi"}}], "usage": null});
-        let StreamEvent::Chunk { usage, usage_only, text_delta, .. } =
-            chunk_event(Bytes::from(chunk.to_string()), &chunk)
+        let StreamEvent::Chunk {
+            usage,
+            usage_only,
+            text_delta,
+            ..
+        } = chunk_event(Bytes::from(chunk.to_string()), &chunk)
         else {
             panic!("not a chunk")
         };

@@ -183,7 +183,11 @@ data: unterminated";
         let body = BODY.as_bytes();
         for a in 0..=body.len() {
             for b in a..=body.len() {
-                assert_eq!(parse_in_pieces(body, &[a, b]), expected(), "split at {a},{b}");
+                assert_eq!(
+                    parse_in_pieces(body, &[a, b]),
+                    expected(),
+                    "split at {a},{b}"
+                );
             }
         }
     }

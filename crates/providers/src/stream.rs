@@ -15,11 +15,7 @@ const DRAIN_LIMIT: Duration = Duration::from_millis(100);
 pub(crate) trait Translate: Send + 'static {
     /// Handle one upstream event; push zero or more items. Pushing `Done` or an error ends
     /// the stream.
-    fn on_event(
-        &mut self,
-        event: SseEvent,
-        out: &mut VecDeque<Result<StreamEvent, UpstreamError>>,
-    );
+    fn on_event(&mut self, event: SseEvent, out: &mut VecDeque<Result<StreamEvent, UpstreamError>>);
 
     /// The body ended without a final event: push what the stream should end with.
     fn on_eof(&mut self, out: &mut VecDeque<Result<StreamEvent, UpstreamError>>);
@@ -60,9 +56,7 @@ impl SseBody {
         if self.eof {
             return;
         }
-        let rest = async {
-            while let Ok(Some(_)) = self.response.chunk().await {}
-        };
+        let rest = async { while let Ok(Some(_)) = self.response.chunk().await {} };
         // If the upstream keeps the body open, give up: dropping it closes the connection.
         let _still_open = tokio::time::timeout(DRAIN_LIMIT, rest).await;
     }

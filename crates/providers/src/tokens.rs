@@ -31,7 +31,11 @@ pub enum Encoding {
 /// is a fair approximation).
 pub fn encoding_for_model(model: &str) -> Encoding {
     // Accept "openai/gpt-4o" style names.
-    let name = model.rsplit('/').next().unwrap_or(model).to_ascii_lowercase();
+    let name = model
+        .rsplit('/')
+        .next()
+        .unwrap_or(model)
+        .to_ascii_lowercase();
     const O200K_PREFIXES: [&str; 9] = [
         "gpt-4o",
         "chatgpt-4o",

@@ -28,26 +28,45 @@ impl App {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         settings.validate()?;
         if settings.database_url.starts_with("sqlite:") {
-            std::fs::create_dir_all(&settings.data_dir)
-                .with_context(|| format!("cannot create the data folder {}", settings.data_dir.display()))?;
+            std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+                format!(
+                    "cannot create the data folder {}",
+                    settings.data_dir.display()
+                )
+            })?;
         }
-        let clock = settings.test_now.map_or_else(Clock::system, Clock::starting_at);
+        let clock = settings
+            .test_now
+            .map_or_else(Clock::system, Clock::starting_at);
         if clock.is_test_clock() {
             tracing::warn!(now = %clock.now(), "KOBO_TEST_NOW is set: the clock is moved (for tests and demos only).");
         }
         let store: Arc<dyn Store> = Arc::new(
-            kobo_store::connect(&settings.database_url, 16).await.context("cannot open the database")?,
+            kobo_store::connect(&settings.database_url, 16)
+                .await
+                .context("cannot open the database")?,
         );
-        let plans = kobo_domain::plan::default_catalog().context("the shipped plan catalog is invalid")?;
+        let plans =
+            kobo_domain::plan::default_catalog().context("the shipped plan catalog is invalid")?;
         store.seed_plans(&plans, clock.now_ms()).await?;
         for m in &settings.models {
             store.upsert_model(&m.to_record(clock.now_ms())).await?;
         }
         let keys = Arc::new(KeyCache::new(store.clone(), Duration::from_secs(1), None));
-        let state = AppState { settings: Arc::new(settings), store, clock, keys };
-        if let (Some(email), Some(pw)) = (&state.settings.operator_email, &state.settings.operator_password) {
+        let state = AppState {
+            settings: Arc::new(settings),
+            store,
+            clock,
+            keys,
+        };
+        if let (Some(email), Some(pw)) = (
+            &state.settings.operator_email,
+            &state.settings.operator_password,
+        ) {
             use secrecy::ExposeSecret;
-            crate::accounts::ensure_operator(&state, email, pw.expose_secret()).await.context("cannot create the operator account")?;
+            crate::accounts::ensure_operator(&state, email, pw.expose_secret())
+                .await
+                .context("cannot create the operator account")?;
         }
         Ok(Self { state })
     }
@@ -58,15 +77,30 @@ impl App {
             .route("/auth/token", post(auth::token))
             .route("/auth/logout", post(auth::logout))
             .route("/me", get(auth::me))
-            .route("/orgs/{org_id}/workspaces", get(orgs::list_workspaces).post(orgs::create_workspace))
-            .route("/orgs/{org_id}/members", get(orgs::list_members).post(orgs::invite_member))
-            .route("/orgs/{org_id}/members/{user_id}", patch(orgs::change_role).delete(orgs::remove_member))
-            .route("/workspaces/{workspace_id}/api-keys", get(keys::list).post(keys::create))
+            .route(
+                "/orgs/{org_id}/workspaces",
+                get(orgs::list_workspaces).post(orgs::create_workspace),
+            )
+            .route(
+                "/orgs/{org_id}/members",
+                get(orgs::list_members).post(orgs::invite_member),
+            )
+            .route(
+                "/orgs/{org_id}/members/{user_id}",
+                patch(orgs::change_role).delete(orgs::remove_member),
+            )
+            .route(
+                "/workspaces/{workspace_id}/api-keys",
+                get(keys::list).post(keys::create),
+            )
             .route("/api-keys/{key_id}", axum::routing::delete(keys::revoke))
             .route("/api-keys/{key_id}/rotate", post(keys::rotate))
             .route("/admin/organizations", get(admin::organizations))
             .route("/admin/organizations/{org_id}/plan", put(admin::set_plan))
-            .route("/admin/organizations/{org_id}/limits", put(admin::set_limits))
+            .route(
+                "/admin/organizations/{org_id}/limits",
+                put(admin::set_limits),
+            )
             .layer(DefaultBodyLimit::max(self.state.settings.max_body_bytes));
 
         Router::new()
@@ -77,23 +111,39 @@ impl App {
             .route("/docs", get(ops::docs))
             .fallback(|| async { ApiError::not_found("route") })
             .method_not_allowed_fallback(|| async {
-                ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not accept that method")
+                ApiError::new(
+                    axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                    "method_not_allowed",
+                    "this route does not accept that method",
+                )
             })
             .layer(axum::middleware::from_fn(telemetry::request_span))
             .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
                 tracing::error!("A request handler panicked.");
-                ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "internal error").into_response()
+                ApiError::new(
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal_error",
+                    "internal error",
+                )
+                .into_response()
             }))
             .with_state(self.state.clone())
     }
 
     /// Serves on `listener` until `shutdown` completes; in-flight requests finish first.
-    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let router = self.router();
         tracing::info!(address = %listener.local_addr()?, "Kobo is listening.");
-        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await?;
         tracing::info!("Kobo stopped accepting requests; finishing background work.");
         Ok(())
     }

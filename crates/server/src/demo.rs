@@ -40,6 +40,15 @@ pub async fn create(state: &AppState) -> anyhow::Result<Demo> {
         replaced_by: None,
         last_used_at: None,
     };
-    state.store.create_key(&rec, None, now).await.context("cannot create the demo key")?;
-    Ok(Demo { org_id: done.org_id.to_string(), email, password, api_key: minted.full })
+    state
+        .store
+        .create_key(&rec, None, now)
+        .await
+        .context("cannot create the demo key")?;
+    Ok(Demo {
+        org_id: done.org_id.to_string(),
+        email,
+        password,
+        api_key: minted.full,
+    })
 }

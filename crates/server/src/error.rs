@@ -18,7 +18,14 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), param: None, extra: Map::new(), retry_after_secs: None }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            param: None,
+            extra: Map::new(),
+            retry_after_secs: None,
+        }
     }
 
     pub fn with_param(mut self, param: impl Into<String>) -> Self {
@@ -49,7 +56,11 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, code, message)
     }
     pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
     }
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, code, message)
@@ -68,7 +79,11 @@ impl ApiError {
             source = s.source();
         }
         tracing::error!(error = %chain, "A request failed with an internal error.");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "internal error; the request id identifies it in the logs")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "internal error; the request id identifies it in the logs",
+        )
     }
 
     fn kind(&self) -> &'static str {
@@ -90,7 +105,10 @@ impl ApiError {
         err.insert("type".into(), self.kind().into());
         err.insert("code".into(), self.code.into());
         err.insert("message".into(), self.message.clone().into());
-        err.insert("param".into(), self.param.clone().map_or(Value::Null, Value::String));
+        err.insert(
+            "param".into(),
+            self.param.clone().map_or(Value::Null, Value::String),
+        );
         for (k, v) in &self.extra {
             err.insert(k.clone(), v.clone());
         }
@@ -113,17 +131,20 @@ impl IntoResponse for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Conflict(what) => ApiError::conflict("already_exists", format!("{what} already exists")),
+            StoreError::Conflict(what) => {
+                ApiError::conflict("already_exists", format!("{what} already exists"))
+            }
             StoreError::NotFound => ApiError::not_found("resource"),
             StoreError::LimitReached("API keys", max) => ApiError::forbidden(
                 "api_key_limit_reached",
                 format!("the organization's plan allows at most {max} API keys"),
             )
             .with("limit", max),
-            StoreError::LimitReached(what, max) => {
-                ApiError::forbidden("quota_exceeded", format!("the organization's plan allows at most {max} {what}"))
-                    .with("limit", max)
-            }
+            StoreError::LimitReached(what, max) => ApiError::forbidden(
+                "quota_exceeded",
+                format!("the organization's plan allows at most {max} {what}"),
+            )
+            .with("limit", max),
             StoreError::Rule(msg) => ApiError::conflict("last_owner", msg),
             other => ApiError::internal(&other),
         }

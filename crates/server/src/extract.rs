@@ -26,7 +26,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
 pub async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
     Bytes::from_request(req, state).await.map_err(|rej| {
         if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "the request body is too large")
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "the request body is too large",
+            )
         } else {
             ApiError::bad_request("invalid_body", rej.body_text())
         }
@@ -35,27 +39,42 @@ pub async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes,
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
-        return Err(ApiError::bad_request("invalid_json", "the request body is empty; a JSON object is expected"));
+        return Err(ApiError::bad_request(
+            "invalid_json",
+            "the request body is empty; a JSON object is expected",
+        ));
     }
     serde_json::from_slice(bytes).map_err(|e| {
         use serde_json::error::Category;
         match e.classify() {
-            Category::Syntax | Category::Eof | Category::Io => {
-                ApiError::bad_request("invalid_json", format!("the request body is not valid JSON: {e}"))
-            }
-            Category::Data => ApiError::unprocessable("invalid_request", format!("the request body has a wrong field: {e}")),
+            Category::Syntax | Category::Eof | Category::Io => ApiError::bad_request(
+                "invalid_json",
+                format!("the request body is not valid JSON: {e}"),
+            ),
+            Category::Data => ApiError::unprocessable(
+                "invalid_request",
+                format!("the request body has a wrong field: {e}"),
+            ),
         }
     })
 }
 
 /// The bearer credential of a request, from `Authorization: Bearer …` or `x-api-key`.
 pub fn bearer(parts: &Parts) -> Option<&str> {
-    if let Some(v) = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+    if let Some(v) = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
         let v = v.trim();
         let (scheme, token) = v.split_once(' ')?;
         return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim());
     }
-    parts.headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim)
+    parts
+        .headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
 }
 
 /// A signed-in user, from a valid session token.
@@ -71,24 +90,41 @@ pub struct Caller {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = bearer(parts).ok_or_else(|| {
-            ApiError::unauthorized("missing_credentials", "send a session token as `Authorization: Bearer <token>`")
+            ApiError::unauthorized(
+                "missing_credentials",
+                "send a session token as `Authorization: Bearer <token>`",
+            )
         })?;
         let caller = crate::accounts::authenticate_session(state, token).await?;
-        tracing::Span::current().record("tenant_id", tracing::field::display(caller.org_id.map(|o| o.to_string()).unwrap_or_default()));
+        tracing::Span::current().record(
+            "tenant_id",
+            tracing::field::display(caller.org_id.map(|o| o.to_string()).unwrap_or_default()),
+        );
         Ok(caller)
     }
 }
 
 impl Caller {
     /// Membership first (another organization's id answers 404), then permission (403).
-    pub async fn authorize(&self, state: &AppState, org: OrgId, perm: Permission) -> Result<Role, ApiError> {
+    pub async fn authorize(
+        &self,
+        state: &AppState,
+        org: OrgId,
+        perm: Permission,
+    ) -> Result<Role, ApiError> {
         let role = self.role_in(state, org).await?;
         if !role.grants(perm) {
             return Err(ApiError::forbidden(
                 "permission_denied",
-                format!("your role `{role}` lacks the permission `{}`", perm.as_str()),
+                format!(
+                    "your role `{role}` lacks the permission `{}`",
+                    perm.as_str()
+                ),
             ));
         }
         Ok(role)
@@ -99,19 +135,27 @@ impl Caller {
         if self.org_id != Some(org) {
             return Err(ApiError::not_found("organization"));
         }
-        state.store.role_of(org, self.user_id).await?.ok_or_else(|| ApiError::not_found("organization"))
+        state
+            .store
+            .role_of(org, self.user_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("organization"))
     }
 
     /// The organization the session is bound to.
     pub fn org(&self) -> Result<OrgId, ApiError> {
-        self.org_id.ok_or_else(|| ApiError::not_found("organization"))
+        self.org_id
+            .ok_or_else(|| ApiError::not_found("organization"))
     }
 
     pub fn require_operator(&self) -> Result<(), ApiError> {
         if self.is_operator {
             Ok(())
         } else {
-            Err(ApiError::forbidden("operator_only", "this route is for the platform operator"))
+            Err(ApiError::forbidden(
+                "operator_only",
+                "this route is for the platform operator",
+            ))
         }
     }
 }

@@ -11,7 +11,10 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     #[error("cannot read {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("invalid configuration file {path}: {message}")]
     File { path: String, message: String },
     #[error("invalid value for {name}: {message}")]
@@ -91,7 +94,10 @@ impl ModelConfig {
         ModelRecord {
             name: self.name.clone(),
             upstream: self.upstream.clone(),
-            upstream_model: self.upstream_model.clone().unwrap_or_else(|| self.name.clone()),
+            upstream_model: self
+                .upstream_model
+                .clone()
+                .unwrap_or_else(|| self.name.clone()),
             input_price_per_1k_kobo: self.input_price_per_1k_kobo,
             output_price_per_1k_kobo: self.output_price_per_1k_kobo,
             input_cost_per_1k_micro_usd: self.input_cost_per_1k_micro_usd,
@@ -185,7 +191,10 @@ impl Settings {
 
     /// Loads the layers. `config` is an explicit file (must exist); otherwise
     /// `./kobo.toml` is read when present.
-    pub fn load(config: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+    pub fn load(
+        config: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, SettingsError> {
         let file = match config {
             Some(p) => read_file(p)?,
             None if Path::new("kobo.toml").exists() => read_file(Path::new("kobo.toml"))?,
@@ -199,7 +208,10 @@ impl Settings {
         let pick = |name: &str, from_file: Option<String>| env(name).or(from_file);
 
         if let Some(v) = pick("KOBO_LISTEN", file.listen) {
-            s.listen = v.parse().map_err(|e| SettingsError::Value { name: "KOBO_LISTEN", message: format!("{v}: {e}") })?;
+            s.listen = v.parse().map_err(|e| SettingsError::Value {
+                name: "KOBO_LISTEN",
+                message: format!("{v}: {e}"),
+            })?;
         }
         if let Some(v) = pick("KOBO_DATABASE_URL", file.database_url) {
             s.database_url = v;
@@ -212,7 +224,12 @@ impl Settings {
             s.usage_journal_durability = match v.as_str() {
                 "fsync" => Durability::Fsync,
                 "os" => Durability::Os,
-                other => return Err(SettingsError::Value { name: "KOBO_USAGE_JOURNAL_DURABILITY", message: format!("`{other}` (use fsync or os)") }),
+                other => {
+                    return Err(SettingsError::Value {
+                        name: "KOBO_USAGE_JOURNAL_DURABILITY",
+                        message: format!("`{other}` (use fsync or os)"),
+                    })
+                }
             };
         } else if let Some(d) = file.usage_journal_durability {
             s.usage_journal_durability = d;
@@ -221,31 +238,49 @@ impl Settings {
             s.rate_limiter_failure = match v.as_str() {
                 "closed" => LimiterFailure::Closed,
                 "open-local" => LimiterFailure::OpenLocal,
-                other => return Err(SettingsError::Value { name: "KOBO_RATE_LIMITER_FAILURE", message: format!("`{other}` (use closed or open-local)") }),
+                other => {
+                    return Err(SettingsError::Value {
+                        name: "KOBO_RATE_LIMITER_FAILURE",
+                        message: format!("`{other}` (use closed or open-local)"),
+                    })
+                }
             };
         } else if let Some(f) = file.rate_limiter_failure {
             s.rate_limiter_failure = f;
         }
         s.operator_email = pick("KOBO_OPERATOR_EMAIL", file.operator_email);
-        s.operator_password = pick("KOBO_OPERATOR_PASSWORD", file.operator_password).map(SecretString::from);
-        if let Some(v) = pick("KOBO_SESSION_TTL_SECS", file.session_ttl_secs.map(|n| n.to_string())) {
-            s.session_ttl_secs = v.parse().map_err(|e| SettingsError::Value { name: "KOBO_SESSION_TTL_SECS", message: format!("{v}: {e}") })?;
+        s.operator_password =
+            pick("KOBO_OPERATOR_PASSWORD", file.operator_password).map(SecretString::from);
+        if let Some(v) = pick(
+            "KOBO_SESSION_TTL_SECS",
+            file.session_ttl_secs.map(|n| n.to_string()),
+        ) {
+            s.session_ttl_secs = v.parse().map_err(|e| SettingsError::Value {
+                name: "KOBO_SESSION_TTL_SECS",
+                message: format!("{v}: {e}"),
+            })?;
         }
         if let Some(v) = pick("KOBO_LOG_FORMAT", file.log_format) {
             s.log_format = v;
         }
-        s.paystack_secret_key = pick("KOBO_PAYSTACK_SECRET_KEY", file.paystack_secret_key).map(SecretString::from);
+        s.paystack_secret_key =
+            pick("KOBO_PAYSTACK_SECRET_KEY", file.paystack_secret_key).map(SecretString::from);
         if let Some(v) = pick("KOBO_PAYSTACK_BASE_URL", file.paystack_base_url) {
             s.paystack_base_url = v.trim_end_matches('/').to_string();
         }
-        s.flutterwave_secret_key = pick("KOBO_FLUTTERWAVE_SECRET_KEY", file.flutterwave_secret_key).map(SecretString::from);
-        s.flutterwave_secret_hash = pick("KOBO_FLUTTERWAVE_SECRET_HASH", file.flutterwave_secret_hash).map(SecretString::from);
+        s.flutterwave_secret_key = pick("KOBO_FLUTTERWAVE_SECRET_KEY", file.flutterwave_secret_key)
+            .map(SecretString::from);
+        s.flutterwave_secret_hash =
+            pick("KOBO_FLUTTERWAVE_SECRET_HASH", file.flutterwave_secret_hash)
+                .map(SecretString::from);
         if let Some(v) = pick("KOBO_FLUTTERWAVE_BASE_URL", file.flutterwave_base_url) {
             s.flutterwave_base_url = v.trim_end_matches('/').to_string();
         }
         if let Some(v) = env("KOBO_TEST_NOW") {
-            let t = chrono::DateTime::parse_from_rfc3339(&v)
-                .map_err(|e| SettingsError::Value { name: "KOBO_TEST_NOW", message: format!("{v}: {e} (an RFC 3339 instant)") })?;
+            let t = chrono::DateTime::parse_from_rfc3339(&v).map_err(|e| SettingsError::Value {
+                name: "KOBO_TEST_NOW",
+                message: format!("{v}: {e} (an RFC 3339 instant)"),
+            })?;
             s.test_now = Some(t.with_timezone(&chrono::Utc));
         }
         s.upstreams = file.upstreams;
@@ -256,17 +291,30 @@ impl Settings {
 
     pub fn validate(&self) -> Result<(), SettingsError> {
         if kobo_store::Backend::from_url(&self.database_url).is_none() {
-            return Err(SettingsError::Value { name: "KOBO_DATABASE_URL", message: "use sqlite://… or postgres://…".into() });
+            return Err(SettingsError::Value {
+                name: "KOBO_DATABASE_URL",
+                message: "use sqlite://… or postgres://…".into(),
+            });
         }
         if self.operator_email.is_some() != self.operator_password.is_some() {
-            return Err(SettingsError::Value { name: "KOBO_OPERATOR_EMAIL", message: "set both KOBO_OPERATOR_EMAIL and KOBO_OPERATOR_PASSWORD, or neither".into() });
+            return Err(SettingsError::Value {
+                name: "KOBO_OPERATOR_EMAIL",
+                message: "set both KOBO_OPERATOR_EMAIL and KOBO_OPERATOR_PASSWORD, or neither"
+                    .into(),
+            });
         }
         if self.session_ttl_secs == 0 {
-            return Err(SettingsError::Value { name: "KOBO_SESSION_TTL_SECS", message: "must be positive".into() });
+            return Err(SettingsError::Value {
+                name: "KOBO_SESSION_TTL_SECS",
+                message: "must be positive".into(),
+            });
         }
         for m in &self.models {
             if !self.upstreams.iter().any(|u| u.name == m.upstream) && m.upstream != "mock" {
-                return Err(SettingsError::Value { name: "models", message: format!("model `{}` names unknown upstream `{}`", m.name, m.upstream) });
+                return Err(SettingsError::Value {
+                    name: "models",
+                    message: format!("model `{}` names unknown upstream `{}`", m.name, m.upstream),
+                });
             }
         }
         Ok(())
@@ -274,8 +322,14 @@ impl Settings {
 }
 
 fn read_file(path: &Path) -> Result<FileSettings, SettingsError> {
-    let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read { path: path.display().to_string(), source })?;
-    toml::from_str(&text).map_err(|e| SettingsError::File { path: path.display().to_string(), message: e.to_string() })
+    let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| SettingsError::File {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })
 }
 
 pub fn sqlite_url(data_dir: &Path) -> String {
@@ -290,14 +344,20 @@ mod tests {
     fn environment_wins_and_unknown_keys_fail() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("kobo.toml");
-        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\npublic_url = \"http://x\"\n").unwrap();
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\npublic_url = \"http://x\"\n",
+        )
+        .unwrap();
         let env = |k: &str| (k == "KOBO_LISTEN").then(|| "127.0.0.1:9001".to_string());
         let s = Settings::load(Some(&file), &env).unwrap();
         assert_eq!(s.listen.port(), 9001);
         assert_eq!(s.public_url, "http://x");
 
         std::fs::write(&file, "listne = \"oops\"\n").unwrap();
-        let err = Settings::load(Some(&file), &|_| None).unwrap_err().to_string();
+        let err = Settings::load(Some(&file), &|_| None)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("listne"), "{err}");
     }
 }

@@ -16,13 +16,21 @@ pub struct RequestId(pub String);
 pub async fn request_span(mut req: Request, next: Next) -> Response {
     let id = uuid::Uuid::now_v7().simple().to_string();
     let id = format!("req_{id}");
-    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), route = %route, tenant_id = tracing::field::Empty);
     req.extensions_mut().insert(RequestId(id.clone()));
     let started = std::time::Instant::now();
     let mut res = next.run(req).instrument(span.clone()).await;
     let _enter = span.enter();
-    tracing::info!(status = res.status().as_u16(), latency_ms = started.elapsed().as_millis() as u64, "The request finished.");
+    tracing::info!(
+        status = res.status().as_u16(),
+        latency_ms = started.elapsed().as_millis() as u64,
+        "The request finished."
+    );
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(REQUEST_ID, v);
     }
@@ -32,11 +40,19 @@ pub async fn request_span(mut req: Request, next: Next) -> Response {
 /// JSON logs (default) or human-readable ones, filtered by `RUST_LOG` (default `info`).
 pub fn init(format: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = if format == "pretty" {
         builder.try_init()
     } else {
-        builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init()
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init()
     };
 }

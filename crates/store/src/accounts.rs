@@ -11,7 +11,8 @@ use kobo_domain::rbac::Role;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-const ORG_COLS: &str = "o.id, o.name, o.plan_id, o.status, o.billing_anchor_day, o.limits, o.created_at";
+const ORG_COLS: &str =
+    "o.id, o.name, o.plan_id, o.status, o.billing_anchor_day, o.limits, o.created_at";
 
 fn org_row(r: &AnyRow) -> Result<OrgRecord> {
     Ok(OrgRecord {
@@ -74,13 +75,19 @@ async fn seats(tx: &mut Transaction<'static, Any>, org: OrgId) -> Result<u64> {
 }
 
 async fn owners(tx: &mut Transaction<'static, Any>, org: OrgId) -> Result<i64> {
-    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE org_id = $1 AND role = 'owner'")
-        .bind(org.to_string())
-        .fetch_one(&mut **tx)
-        .await?)
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE org_id = $1 AND role = 'owner'")
+            .bind(org.to_string())
+            .fetch_one(&mut **tx)
+            .await?,
+    )
 }
 
-async fn current_role(tx: &mut Transaction<'static, Any>, org: OrgId, user: UserId) -> Result<Role> {
+async fn current_role(
+    tx: &mut Transaction<'static, Any>,
+    org: OrgId,
+    user: UserId,
+) -> Result<Role> {
     let row = sqlx::query("SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2")
         .bind(org.to_string())
         .bind(user.to_string())
@@ -113,13 +120,15 @@ impl Accounts for SqlStore {
         .bind(s.org.created_at)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("INSERT INTO workspaces (id, org_id, name, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(s.workspace.id.to_string())
-            .bind(s.org.id.to_string())
-            .bind(&s.workspace.name)
-            .bind(s.workspace.created_at)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO workspaces (id, org_id, name, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(s.workspace.id.to_string())
+        .bind(s.org.id.to_string())
+        .bind(&s.workspace.name)
+        .bind(s.workspace.created_at)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, 'owner', $3)")
             .bind(s.org.id.to_string())
             .bind(s.user.id.to_string())
@@ -136,36 +145,47 @@ impl Accounts for SqlStore {
         .bind(&s.user.email)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("UPDATE invitations SET accepted_at = $1 WHERE email = $2 AND accepted_at IS NULL")
-            .bind(s.user.created_at)
-            .bind(&s.user.email)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE invitations SET accepted_at = $1 WHERE email = $2 AND accepted_at IS NULL",
+        )
+        .bind(s.user.created_at)
+        .bind(&s.user.email)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }
 
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>> {
-        sqlx::query("SELECT id, email, password_hash, is_operator, created_at FROM users WHERE email = $1")
-            .bind(email)
-            .fetch_optional(&self.read)
-            .await?
-            .as_ref()
-            .map(user_row)
-            .transpose()
+        sqlx::query(
+            "SELECT id, email, password_hash, is_operator, created_at FROM users WHERE email = $1",
+        )
+        .bind(email)
+        .fetch_optional(&self.read)
+        .await?
+        .as_ref()
+        .map(user_row)
+        .transpose()
     }
 
     async fn user(&self, user: UserId) -> Result<Option<UserRecord>> {
-        sqlx::query("SELECT id, email, password_hash, is_operator, created_at FROM users WHERE id = $1")
-            .bind(user.to_string())
-            .fetch_optional(&self.read)
-            .await?
-            .as_ref()
-            .map(user_row)
-            .transpose()
+        sqlx::query(
+            "SELECT id, email, password_hash, is_operator, created_at FROM users WHERE id = $1",
+        )
+        .bind(user.to_string())
+        .fetch_optional(&self.read)
+        .await?
+        .as_ref()
+        .map(user_row)
+        .transpose()
     }
 
-    async fn ensure_operator(&self, email: &str, password_hash: &str, now_ms: i64) -> Result<UserId> {
+    async fn ensure_operator(
+        &self,
+        email: &str,
+        password_hash: &str,
+        now_ms: i64,
+    ) -> Result<UserId> {
         let mut tx = self.write.begin().await?;
         let existing: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
             .bind(email)
@@ -178,7 +198,8 @@ impl Accounts for SqlStore {
                     .bind(&s)
                     .execute(&mut *tx)
                     .await?;
-                s.parse().map_err(|_| StoreError::Corrupt("bad user id".into()))?
+                s.parse()
+                    .map_err(|_| StoreError::Corrupt("bad user id".into()))?
             }
             None => {
                 let id = UserId::new();
@@ -205,7 +226,12 @@ impl Accounts for SqlStore {
         .fetch_all(&self.read)
         .await?;
         rows.iter()
-            .map(|r| Ok(MembershipOfUser { org: org_row(r)?, role: role(r)? }))
+            .map(|r| {
+                Ok(MembershipOfUser {
+                    org: org_row(r)?,
+                    role: role(r)?,
+                })
+            })
             .collect()
     }
 
@@ -221,13 +247,15 @@ impl Accounts for SqlStore {
     }
 
     async fn organization(&self, org: OrgId) -> Result<Option<OrgRecord>> {
-        sqlx::query(&format!("SELECT {ORG_COLS} FROM organizations o WHERE o.id = $1"))
-            .bind(org.to_string())
-            .fetch_optional(&self.read)
-            .await?
-            .as_ref()
-            .map(org_row)
-            .transpose()
+        sqlx::query(&format!(
+            "SELECT {ORG_COLS} FROM organizations o WHERE o.id = $1"
+        ))
+        .bind(org.to_string())
+        .fetch_optional(&self.read)
+        .await?
+        .as_ref()
+        .map(org_row)
+        .transpose()
     }
 
     async fn list_organizations(&self, after: Option<OrgId>, limit: u32) -> Result<Vec<OrgRecord>> {
@@ -275,13 +303,19 @@ impl Accounts for SqlStore {
         rows.iter().map(workspace_row).collect()
     }
 
-    async fn workspace(&self, org: OrgId, ws: kobo_domain::ids::WorkspaceId) -> Result<Option<WorkspaceRecord>> {
+    async fn workspace(
+        &self,
+        org: OrgId,
+        ws: kobo_domain::ids::WorkspaceId,
+    ) -> Result<Option<WorkspaceRecord>> {
         let mut tx = self.tenant_tx(org).await?;
-        let row = sqlx::query("SELECT id, org_id, name, created_at FROM workspaces WHERE org_id = $1 AND id = $2")
-            .bind(org.to_string())
-            .bind(ws.to_string())
-            .fetch_optional(&mut *tx)
-            .await?;
+        let row = sqlx::query(
+            "SELECT id, org_id, name, created_at FROM workspaces WHERE org_id = $1 AND id = $2",
+        )
+        .bind(org.to_string())
+        .bind(ws.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
         tx.commit().await?;
         row.as_ref().map(workspace_row).transpose()
     }
@@ -297,14 +331,16 @@ impl Accounts for SqlStore {
                 return Err(StoreError::LimitReached("workspaces", max));
             }
         }
-        sqlx::query("INSERT INTO workspaces (id, org_id, name, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(w.id.to_string())
-            .bind(w.org_id.to_string())
-            .bind(&w.name)
-            .bind(w.created_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| conflict(e, "a workspace with this name"))?;
+        sqlx::query(
+            "INSERT INTO workspaces (id, org_id, name, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(w.id.to_string())
+        .bind(w.org_id.to_string())
+        .bind(&w.name)
+        .bind(w.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| conflict(e, "a workspace with this name"))?;
         tx.commit().await?;
         Ok(())
     }
@@ -355,21 +391,30 @@ impl Accounts for SqlStore {
             .collect()
     }
 
-    async fn add_member(&self, org: OrgId, user: UserId, role: Role, now_ms: i64, max: Option<u64>) -> Result<()> {
+    async fn add_member(
+        &self,
+        org: OrgId,
+        user: UserId,
+        role: Role,
+        now_ms: i64,
+        max: Option<u64>,
+    ) -> Result<()> {
         let mut tx = self.write.begin().await?;
         if let Some(max) = max {
             if seats(&mut tx, org).await? >= max {
                 return Err(StoreError::LimitReached("members", max));
             }
         }
-        sqlx::query("INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(org.to_string())
-            .bind(user.to_string())
-            .bind(role.as_str())
-            .bind(now_ms)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| conflict(e, "this member"))?;
+        sqlx::query(
+            "INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(org.to_string())
+        .bind(user.to_string())
+        .bind(role.as_str())
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| conflict(e, "this member"))?;
         tx.commit().await?;
         Ok(())
     }
@@ -408,7 +453,9 @@ impl Accounts for SqlStore {
         }
         let old = current_role(&mut tx, org, user).await?;
         if old == Role::Owner && new_role != Role::Owner && owners(&mut tx, org).await? <= 1 {
-            return Err(StoreError::Rule("an organization must keep at least one owner"));
+            return Err(StoreError::Rule(
+                "an organization must keep at least one owner",
+            ));
         }
         sqlx::query("UPDATE memberships SET role = $1 WHERE org_id = $2 AND user_id = $3")
             .bind(new_role.as_str())
@@ -430,7 +477,9 @@ impl Accounts for SqlStore {
         }
         let old = current_role(&mut tx, org, user).await?;
         if old == Role::Owner && owners(&mut tx, org).await? <= 1 {
-            return Err(StoreError::Rule("an organization must keep at least one owner"));
+            return Err(StoreError::Rule(
+                "an organization must keep at least one owner",
+            ));
         }
         sqlx::query("DELETE FROM memberships WHERE org_id = $1 AND user_id = $2")
             .bind(org.to_string())
@@ -508,4 +557,3 @@ impl Accounts for SqlStore {
         Ok(())
     }
 }
-

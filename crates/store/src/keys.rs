@@ -97,23 +97,27 @@ impl Keys for SqlStore {
 
     async fn key(&self, org: OrgId, key: ApiKeyId) -> Result<Option<ApiKeyRecord>> {
         let mut tx = self.tenant_tx(org).await?;
-        let row = sqlx::query(&format!("SELECT {KEY_COLS} FROM api_keys WHERE org_id = $1 AND id = $2"))
-            .bind(org.to_string())
-            .bind(key.to_string())
-            .fetch_optional(&mut *tx)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {KEY_COLS} FROM api_keys WHERE org_id = $1 AND id = $2"
+        ))
+        .bind(org.to_string())
+        .bind(key.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
         tx.commit().await?;
         row.as_ref().map(key_row).transpose()
     }
 
     async fn key_by_prefix(&self, prefix: &str) -> Result<Option<ApiKeyRecord>> {
-        sqlx::query(&format!("SELECT {KEY_COLS} FROM api_keys WHERE prefix = $1"))
-            .bind(prefix)
-            .fetch_optional(&self.read)
-            .await?
-            .as_ref()
-            .map(key_row)
-            .transpose()
+        sqlx::query(&format!(
+            "SELECT {KEY_COLS} FROM api_keys WHERE prefix = $1"
+        ))
+        .bind(prefix)
+        .fetch_optional(&self.read)
+        .await?
+        .as_ref()
+        .map(key_row)
+        .transpose()
     }
 
     async fn revoke_key(&self, org: OrgId, key: ApiKeyId, now_ms: i64) -> Result<()> {
@@ -131,7 +135,13 @@ impl Keys for SqlStore {
         Ok(())
     }
 
-    async fn rotate_key(&self, org: OrgId, old: ApiKeyId, new: &ApiKeyRecord, old_expires_at: i64) -> Result<()> {
+    async fn rotate_key(
+        &self,
+        org: OrgId,
+        old: ApiKeyId,
+        new: &ApiKeyRecord,
+        old_expires_at: i64,
+    ) -> Result<()> {
         let mut tx = self.write.begin().await?;
         // Only a live key may be rotated; its expiry only ever moves earlier.
         let done = sqlx::query(

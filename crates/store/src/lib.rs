@@ -54,7 +54,12 @@ pub trait Accounts: Send + Sync {
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>>;
     async fn user(&self, id: UserId) -> Result<Option<UserRecord>>;
     /// Creates or updates the platform operator's account.
-    async fn ensure_operator(&self, email: &str, password_hash: &str, now_ms: i64) -> Result<UserId>;
+    async fn ensure_operator(
+        &self,
+        email: &str,
+        password_hash: &str,
+        now_ms: i64,
+    ) -> Result<UserId>;
     async fn memberships_of(&self, user: UserId) -> Result<Vec<MembershipOfUser>>;
     async fn role_of(&self, org: OrgId, user: UserId) -> Result<Option<Role>>;
     async fn organization(&self, org: OrgId) -> Result<Option<OrgRecord>>;
@@ -70,7 +75,14 @@ pub trait Accounts: Send + Sync {
     async fn members(&self, org: OrgId) -> Result<Vec<MemberRecord>>;
     async fn invitations(&self, org: OrgId) -> Result<Vec<InvitationRecord>>;
     /// Adds an existing user, unless already a member or the seat limit is reached.
-    async fn add_member(&self, org: OrgId, user: UserId, role: Role, now_ms: i64, max: Option<u64>) -> Result<()>;
+    async fn add_member(
+        &self,
+        org: OrgId,
+        user: UserId,
+        role: Role,
+        now_ms: i64,
+        max: Option<u64>,
+    ) -> Result<()>;
     /// Records a pending invitation for an unknown e-mail (seats count pending invitations).
     async fn invite(&self, inv: &InvitationRecord, max: Option<u64>) -> Result<()>;
     /// Changes a role; refuses to demote the last owner.
@@ -100,7 +112,13 @@ pub trait Keys: Send + Sync {
     async fn key_by_prefix(&self, prefix: &str) -> Result<Option<ApiKeyRecord>>;
     async fn revoke_key(&self, org: OrgId, id: ApiKeyId, now_ms: i64) -> Result<()>;
     /// Inserts `new` and makes `old` expire at `old_expires_at`, in one transaction.
-    async fn rotate_key(&self, org: OrgId, old: ApiKeyId, new: &ApiKeyRecord, old_expires_at: i64) -> Result<()>;
+    async fn rotate_key(
+        &self,
+        org: OrgId,
+        old: ApiKeyId,
+        new: &ApiKeyRecord,
+        old_expires_at: i64,
+    ) -> Result<()>;
     /// Writes coalesced last-used instants (only ever moves them forward).
     async fn touch_keys(&self, used: &[(ApiKeyId, i64)]) -> Result<()>;
 }

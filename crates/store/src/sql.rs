@@ -40,15 +40,24 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<SqlStore> {
     sqlx::any::install_default_drivers();
     let backend = Backend::from_url(url).ok_or_else(|| {
         StoreError::Database(sqlx::Error::Configuration(
-            format!("unsupported database URL scheme in `{url}` (use sqlite:// or postgres://)").into(),
+            format!("unsupported database URL scheme in `{url}` (use sqlite:// or postgres://)")
+                .into(),
         ))
     })?;
     let store = match backend {
         Backend::Sqlite => {
-            let url = if url.contains('?') { url.to_string() } else { format!("{url}?mode=rwc") };
+            let url = if url.contains('?') {
+                url.to_string()
+            } else {
+                format!("{url}?mode=rwc")
+            };
             let write = sqlite_pool(&url, 1).await?;
             let read = sqlite_pool(&url, max_connections.max(2)).await?;
-            SqlStore { read, write, backend }
+            SqlStore {
+                read,
+                write,
+                backend,
+            }
         }
         Backend::Postgres => {
             let pool = AnyPoolOptions::new()
@@ -56,7 +65,11 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<SqlStore> {
                 .acquire_timeout(Duration::from_secs(10))
                 .connect(url)
                 .await?;
-            SqlStore { read: pool.clone(), write: pool, backend }
+            SqlStore {
+                read: pool.clone(),
+                write: pool,
+                backend,
+            }
         }
     };
     store.migrate().await?;
@@ -85,7 +98,11 @@ impl SqlStore {
     pub async fn migrate(&self) -> Result<()> {
         match self.backend {
             Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.write).await?,
-            Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&self.write).await?,
+            Backend::Postgres => {
+                sqlx::migrate!("migrations/postgres")
+                    .run(&self.write)
+                    .await?
+            }
         }
         Ok(())
     }
@@ -134,13 +151,17 @@ pub(crate) fn conflict(e: sqlx::Error, what: &'static str) -> StoreError {
 /// Reads a typed id stored as text.
 pub(crate) fn id<T: FromStr>(row: &AnyRow, col: &str) -> Result<T> {
     let s: String = row.try_get(col)?;
-    s.parse().map_err(|_| StoreError::Corrupt(format!("bad id in {col}: {s}")))
+    s.parse()
+        .map_err(|_| StoreError::Corrupt(format!("bad id in {col}: {s}")))
 }
 
 pub(crate) fn opt_id<T: FromStr>(row: &AnyRow, col: &str) -> Result<Option<T>> {
     let s: Option<String> = row.try_get(col)?;
-    s.map(|s| s.parse().map_err(|_| StoreError::Corrupt(format!("bad id in {col}: {s}"))))
-        .transpose()
+    s.map(|s| {
+        s.parse()
+            .map_err(|_| StoreError::Corrupt(format!("bad id in {col}: {s}")))
+    })
+    .transpose()
 }
 
 pub(crate) fn json<T: serde::de::DeserializeOwned>(row: &AnyRow, col: &str) -> Result<T> {
@@ -148,7 +169,10 @@ pub(crate) fn json<T: serde::de::DeserializeOwned>(row: &AnyRow, col: &str) -> R
     serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
 }
 
-pub(crate) fn opt_json<T: serde::de::DeserializeOwned>(row: &AnyRow, col: &str) -> Result<Option<T>> {
+pub(crate) fn opt_json<T: serde::de::DeserializeOwned>(
+    row: &AnyRow,
+    col: &str,
+) -> Result<Option<T>> {
     let s: Option<String> = row.try_get(col)?;
     s.map(|s| serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(format!("{col}: {e}"))))
         .transpose()
@@ -156,11 +180,6 @@ pub(crate) fn opt_json<T: serde::de::DeserializeOwned>(row: &AnyRow, col: &str) 
 
 pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-pub(crate) fn u64_col(row: &AnyRow, col: &str) -> Result<u64> {
-    let v: i64 = row.try_get(col)?;
-    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative {col}")))
 }
 
 pub(crate) fn opt_u64_col(row: &AnyRow, col: &str) -> Result<Option<u64>> {

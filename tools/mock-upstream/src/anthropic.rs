@@ -8,7 +8,7 @@ use bytes::Bytes;
 use serde_json::{json, Value};
 
 use crate::behaviour::{Behaviour, DIE_AFTER_CHUNKS, LONG_STREAM_CHUNKS, LONG_STREAM_INTERVAL};
-use crate::state::{error, parse_body, AppState, CancelGuard, Dialect};
+use crate::state::{parse_body, AppState, CancelGuard, Dialect, Rejection};
 use crate::stream::{event_frame, sse_response, Frames, Pacing};
 use crate::text::{self, Answer};
 
@@ -20,11 +20,11 @@ pub(crate) async fn messages(
 ) -> Response {
     let ctx = state.begin(&headers);
     if let Err(answer) = state.authorize(Dialect::Anthropic, &headers) {
-        return answer;
+        return answer.into_response();
     }
     let body = match parse_body(Dialect::Anthropic, &body) {
         Ok(body) => body,
-        Err(answer) => return answer,
+        Err(answer) => return answer.into_response(),
     };
     let model = body
         .get("model")
@@ -36,14 +36,15 @@ pub(crate) async fn messages(
         .gate(Dialect::Anthropic, &headers, &ctx, behaviour)
         .await
     {
-        return answer;
+        return answer.into_response();
     }
     let Some(max_tokens) = body.get("max_tokens").and_then(Value::as_u64) else {
-        return error(
+        return Rejection::new(
             Dialect::Anthropic,
             StatusCode::BAD_REQUEST,
             "max_tokens: Field required",
-        );
+        )
+        .into_response();
     };
     let stream = body.get("stream").and_then(Value::as_bool) == Some(true);
     let messages = body.get("messages");

@@ -80,7 +80,10 @@ mod tests {
     #[test]
     fn names() {
         assert_eq!(Behaviour::from_model("gpt-4o"), Behaviour::Echo);
-        assert_eq!(Behaviour::from_model("slow-150"), Behaviour::Slow(Some(150)));
+        assert_eq!(
+            Behaviour::from_model("slow-150"),
+            Behaviour::Slow(Some(150))
+        );
         assert_eq!(Behaviour::from_model("slow-x"), Behaviour::Echo);
         for name in Behaviour::MODEL_NAMES {
             let b = Behaviour::from_model(name);

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
 use crate::behaviour::{Behaviour, DIE_AFTER_CHUNKS, LONG_STREAM_CHUNKS, LONG_STREAM_INTERVAL};
-use crate::state::{parse_body, AppState, CancelGuard, Dialect, RequestCtx};
+use crate::state::{parse_body, AppState, CancelGuard, Dialect, Rejection, RequestCtx};
 use crate::stream::{data_frame, sse_response, Frames, Pacing};
 use crate::text::{self, Answer};
 
@@ -25,7 +25,7 @@ async fn prepare(
     state: &AppState,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<(RequestCtx, Map<String, Value>, Behaviour, String), Response> {
+) -> Result<(RequestCtx, Map<String, Value>, Behaviour, String), Rejection> {
     let ctx = state.begin(headers);
     state.authorize(Dialect::OpenAi, headers)?;
     let body = parse_body(Dialect::OpenAi, body)?;
@@ -35,7 +35,9 @@ async fn prepare(
         .unwrap_or("echo")
         .to_owned();
     let behaviour = Behaviour::from_model(&model);
-    state.gate(Dialect::OpenAi, headers, &ctx, behaviour).await?;
+    state
+        .gate(Dialect::OpenAi, headers, &ctx, behaviour)
+        .await?;
     Ok((ctx, body, behaviour, model))
 }
 
@@ -67,7 +69,7 @@ fn usage_json(prompt: u64, completion: u64) -> Value {
 pub(crate) async fn models(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let _ctx = state.begin(&headers);
     if let Err(answer) = state.authorize(Dialect::OpenAi, &headers) {
-        return answer;
+        return answer.into_response();
     }
     let data: Vec<Value> = Behaviour::MODEL_NAMES
         .iter()
@@ -93,11 +95,7 @@ fn chunk(
 }
 
 /// The closing frames: the usage chunk when asked for (and not `no-usage`), then `[DONE]`.
-fn closing(
-    frames: &mut Frames,
-    ids: (&str, &str, u64, &str),
-    usage: Option<Value>,
-) {
+fn closing(frames: &mut Frames, ids: (&str, &str, u64, &str), usage: Option<Value>) {
     let (id, object, created, model) = ids;
     if let Some(usage) = usage {
         frames.tail.push(data_frame(&json!({
@@ -116,7 +114,7 @@ pub(crate) async fn chat_completions(
 ) -> Response {
     let (ctx, body, behaviour, model) = match prepare(&state, &headers, &body).await {
         Ok(prepared) => prepared,
-        Err(answer) => return answer,
+        Err(answer) => return answer.into_response(),
     };
     let stream = wants_stream(&body);
     let messages = body.get("messages");
@@ -127,7 +125,8 @@ pub(crate) async fn chat_completions(
         Answer::new(&text::last_user_text(messages), text::max_tokens(&body))
     };
     let finish = if answer.truncated { "length" } else { "stop" };
-    let usage = (behaviour != Behaviour::NoUsage).then(|| usage_json(prompt_tokens, answer.words()));
+    let usage =
+        (behaviour != Behaviour::NoUsage).then(|| usage_json(prompt_tokens, answer.words()));
     let id = format!("chatcmpl-mock{}", state.next_id());
     let created = unix_now();
 
@@ -150,15 +149,16 @@ pub(crate) async fn chat_completions(
     let include_usage = wants_usage(&body);
     let object = "chat.completion.chunk";
     let mut frames = Frames::default();
-    let choice = |delta: Value, finish: Value| {
-        json!({"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish})
-    };
+    let choice = |delta: Value, finish: Value| json!({"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish});
     frames.head.push(chunk(
         &id,
         object,
         created,
         &model,
-        choice(json!({"role": "assistant", "content": "", "refusal": null}), Value::Null),
+        choice(
+            json!({"role": "assistant", "content": "", "refusal": null}),
+            Value::Null,
+        ),
         include_usage,
     ));
     for piece in &answer.pieces {
@@ -195,7 +195,7 @@ pub(crate) async fn completions(
 ) -> Response {
     let (ctx, body, behaviour, model) = match prepare(&state, &headers, &body).await {
         Ok(prepared) => prepared,
-        Err(answer) => return answer,
+        Err(answer) => return answer.into_response(),
     };
     let stream = wants_stream(&body);
     let prompts = text::input_texts(body.get("prompt"));
@@ -209,7 +209,8 @@ pub(crate) async fn completions(
             .collect()
     };
     let completion_tokens: u64 = answers.iter().map(Answer::words).sum();
-    let usage = (behaviour != Behaviour::NoUsage).then(|| usage_json(prompt_tokens, completion_tokens));
+    let usage =
+        (behaviour != Behaviour::NoUsage).then(|| usage_json(prompt_tokens, completion_tokens));
     let finish = |a: &Answer| if a.truncated { "length" } else { "stop" };
     let id = format!("cmpl-mock{}", state.next_id());
     let created = unix_now();
@@ -268,7 +269,7 @@ pub(crate) async fn embeddings(
 ) -> Response {
     let (_ctx, body, behaviour, model) = match prepare(&state, &headers, &body).await {
         Ok(prepared) => prepared,
-        Err(answer) => return answer,
+        Err(answer) => return answer.into_response(),
     };
     let inputs = text::input_texts(body.get("input"));
     let prompt_tokens: u64 = inputs.iter().map(|i| text::words(i)).sum();

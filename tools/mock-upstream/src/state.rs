@@ -136,23 +136,27 @@ impl AppState {
         headers: &HeaderMap,
         ctx: &RequestCtx,
         behaviour: Behaviour,
-    ) -> Result<(), Response> {
+    ) -> Result<(), Rejection> {
         match behaviour {
-            Behaviour::Fail503 => Err(error(
+            Behaviour::Fail503 => Err(Rejection::new(
                 dialect,
                 StatusCode::SERVICE_UNAVAILABLE,
                 "mock: service unavailable",
             )),
-            Behaviour::Fail500 => Err(error(
+            Behaviour::Fail500 => Err(Rejection::new(
                 dialect,
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "mock: internal error",
             )),
-            Behaviour::BadRequest => Err(error(dialect, StatusCode::BAD_REQUEST, "mock: bad request")),
+            Behaviour::BadRequest => Err(Rejection::new(
+                dialect,
+                StatusCode::BAD_REQUEST,
+                "mock: bad request",
+            )),
             Behaviour::Flaky503 => {
                 let key = ctx.test_id.clone().unwrap_or_default();
                 if self.inner.flaky_failed.lock().insert(key) {
-                    Err(error(
+                    Err(Rejection::new(
                         dialect,
                         StatusCode::SERVICE_UNAVAILABLE,
                         "mock: service unavailable (flaky)",
@@ -177,7 +181,7 @@ impl AppState {
         }
     }
 
-    pub fn authorize(&self, dialect: Dialect, headers: &HeaderMap) -> Result<(), Response> {
+    pub fn authorize(&self, dialect: Dialect, headers: &HeaderMap) -> Result<(), Rejection> {
         let Some(key) = &self.inner.require_key else {
             return Ok(());
         };
@@ -191,13 +195,41 @@ impl AppState {
         if presented == Some(key.as_str()) {
             Ok(())
         } else {
-            Err(error(dialect, StatusCode::UNAUTHORIZED, "mock: invalid API key"))
+            Err(Rejection::new(
+                dialect,
+                StatusCode::UNAUTHORIZED,
+                "mock: invalid API key",
+            ))
         }
     }
 }
 
+/// A refusal, answered in the dialect's error envelope.
+#[derive(Debug)]
+pub(crate) struct Rejection {
+    dialect: Dialect,
+    status: StatusCode,
+    message: String,
+}
+
+impl Rejection {
+    pub fn new(dialect: Dialect, status: StatusCode, message: impl Into<String>) -> Self {
+        Rejection {
+            dialect,
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        error(self.dialect, self.status, &self.message)
+    }
+}
+
 /// An error answer in the dialect's envelope.
-pub(crate) fn error(dialect: Dialect, status: StatusCode, message: &str) -> Response {
+fn error(dialect: Dialect, status: StatusCode, message: &str) -> Response {
     let body = match dialect {
         Dialect::OpenAi => {
             let (kind, code) = match status.as_u16() {
@@ -225,18 +257,18 @@ pub(crate) fn error(dialect: Dialect, status: StatusCode, message: &str) -> Resp
 pub(crate) fn parse_body(
     dialect: Dialect,
     body: &[u8],
-) -> Result<serde_json::Map<String, Value>, Response> {
+) -> Result<serde_json::Map<String, Value>, Rejection> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(error(
+        Ok(_) => Err(Rejection::new(
             dialect,
             StatusCode::BAD_REQUEST,
             "mock: the body must be a JSON object",
         )),
-        Err(e) => Err(error(
+        Err(e) => Err(Rejection::new(
             dialect,
             StatusCode::BAD_REQUEST,
-            &format!("mock: the body is not JSON: {e}"),
+            format!("mock: the body is not JSON: {e}"),
         )),
     }
 }

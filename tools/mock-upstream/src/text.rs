@@ -22,13 +22,11 @@ pub(crate) fn content_text(content: Option<&Value>) -> String {
 
 /// Words in every message's content.
 pub(crate) fn message_words(messages: Option<&Value>) -> u64 {
-    messages
-        .and_then(Value::as_array)
-        .map_or(0, |list| {
-            list.iter()
-                .map(|m| words(&content_text(m.get("content"))))
-                .sum()
-        })
+    messages.and_then(Value::as_array).map_or(0, |list| {
+        list.iter()
+            .map(|m| words(&content_text(m.get("content"))))
+            .sum()
+    })
 }
 
 /// The text of the last user message.
@@ -118,7 +116,13 @@ impl Answer {
     /// `long-stream`'s answer: `w1 w2 ... wN`.
     pub fn numbered(count: usize) -> Answer {
         let pieces = (1..=count)
-            .map(|i| if i == 1 { format!("w{i}") } else { format!(" w{i}") })
+            .map(|i| {
+                if i == 1 {
+                    format!("w{i}")
+                } else {
+                    format!(" w{i}")
+                }
+            })
             .collect();
         Answer {
             pieces,

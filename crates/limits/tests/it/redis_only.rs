@@ -22,7 +22,7 @@ async fn limiter_fails_closed_while_redis_is_down_and_recovers_after_a_restart()
     let rule = RateRule::per_minute("rpm:key", 10, 1);
     assert!(
         limiter
-            .check_rates(&[rule.clone()], t)
+            .check_rates(std::slice::from_ref(&rule), t)
             .await
             .unwrap()
             .allowed
@@ -30,7 +30,9 @@ async fn limiter_fails_closed_while_redis_is_down_and_recovers_after_a_restart()
     limiter.seed("tokens", 0, 60).await.unwrap();
 
     server.kill().await;
-    assert!(unavailable(limiter.check_rates(&[rule.clone()], t).await));
+    assert!(unavailable(
+        limiter.check_rates(std::slice::from_ref(&rule), t).await
+    ));
     assert!(unavailable(
         limiter
             .reserve(&[QuotaRule::new("tokens", 1, None, 60)])
@@ -43,7 +45,7 @@ async fn limiter_fails_closed_while_redis_is_down_and_recovers_after_a_restart()
     // The same limiter works again, with no rebuild and no wait.
     assert!(
         limiter
-            .check_rates(&[rule.clone()], t)
+            .check_rates(std::slice::from_ref(&rule), t)
             .await
             .unwrap()
             .allowed
@@ -52,7 +54,10 @@ async fn limiter_fails_closed_while_redis_is_down_and_recovers_after_a_restart()
     // The restarted server kept nothing: counters must be rebuilt from the database.
     let tokens = QuotaRule::new("tokens", 5, Some(100), 60);
     assert_eq!(
-        limiter.reserve(&[tokens.clone()]).await.unwrap(),
+        limiter
+            .reserve(std::slice::from_ref(&tokens))
+            .await
+            .unwrap(),
         QuotaDecision::Unseeded { index: 0 }
     );
     assert_eq!(limiter.seed("tokens", 42, 60).await.unwrap(), 42);

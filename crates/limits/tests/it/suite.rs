@@ -26,7 +26,7 @@ pub async fn fresh_bucket_admits_the_limit_then_refuses(limiter: Arc<dyn Limiter
     let t = now_ms();
     let rule = RateRule::new("rpm:key", 10, 1000, 1);
     for i in 0..10 {
-        let d = check(&*limiter, &[rule.clone()], t).await;
+        let d = check(&*limiter, std::slice::from_ref(&rule), t).await;
         assert!(d.allowed, "request {i}");
         assert_eq!(
             d.statuses,
@@ -38,7 +38,7 @@ pub async fn fresh_bucket_admits_the_limit_then_refuses(limiter: Arc<dyn Limiter
             }]
         );
     }
-    let refused = check(&*limiter, &[rule.clone()], t).await;
+    let refused = check(&*limiter, std::slice::from_ref(&rule), t).await;
     assert!(!refused.allowed);
     assert_eq!(
         refused.statuses[0],
@@ -52,7 +52,11 @@ pub async fn fresh_bucket_admits_the_limit_then_refuses(limiter: Arc<dyn Limiter
     assert_eq!(refused.retry_after_ms(), 100);
     assert_eq!(refused.refused_by(), Some(0));
     // One emission interval later exactly one more fits.
-    assert!(check(&*limiter, &[rule.clone()], t + 100).await.allowed);
+    assert!(
+        check(&*limiter, std::slice::from_ref(&rule), t + 100)
+            .await
+            .allowed
+    );
     assert!(!check(&*limiter, &[rule], t + 100).await.allowed);
 }
 
@@ -85,24 +89,37 @@ pub async fn no_double_burst_at_half_period(limiter: Arc<dyn Limiter>) {
     let t = now_ms();
     let rule = RateRule::per_minute("rpm:burst", 100, 1);
     for _ in 0..100 {
-        assert!(check(&*limiter, &[rule.clone()], t).await.allowed);
+        assert!(
+            check(&*limiter, std::slice::from_ref(&rule), t)
+                .await
+                .allowed
+        );
     }
-    assert!(!check(&*limiter, &[rule.clone()], t).await.allowed);
+    assert!(
+        !check(&*limiter, std::slice::from_ref(&rule), t)
+            .await
+            .allowed
+    );
 
     // Half a period later, half the limit has come back: 30 s / 600 ms = 50.
     let half = t + MINUTE / 2;
     let probe = RateRule::per_minute("rpm:burst", 100, 0);
     assert_eq!(
-        check(&*limiter, &[probe.clone()], half).await.statuses[0].remaining,
+        check(&*limiter, std::slice::from_ref(&probe), half)
+            .await
+            .statuses[0]
+            .remaining,
         50
     );
     for i in 0..50 {
         assert!(
-            check(&*limiter, &[rule.clone()], half).await.allowed,
+            check(&*limiter, std::slice::from_ref(&rule), half)
+                .await
+                .allowed,
             "request {i}"
         );
     }
-    let refused = check(&*limiter, &[rule.clone()], half).await;
+    let refused = check(&*limiter, std::slice::from_ref(&rule), half).await;
     assert!(!refused.allowed);
     assert_eq!(refused.statuses[0].retry_after_ms, 600);
 
@@ -157,17 +174,17 @@ pub async fn cost_above_limit_is_refused_for_a_period(limiter: Arc<dyn Limiter>)
 pub async fn weighted_costs_wait_for_enough_capacity(limiter: Arc<dyn Limiter>) {
     let t = now_ms();
     let tokens = RateRule::per_minute("tpm:org", 1000, 600);
-    let first = check(&*limiter, &[tokens.clone()], t).await;
+    let first = check(&*limiter, std::slice::from_ref(&tokens), t).await;
     assert!(first.allowed);
     assert_eq!(first.statuses[0].remaining, 400);
     assert_eq!(first.statuses[0].reset_after_ms, 36_000);
 
-    let second = check(&*limiter, &[tokens.clone()], t).await;
+    let second = check(&*limiter, std::slice::from_ref(&tokens), t).await;
     assert!(!second.allowed);
     // 200 tokens short at 60 ms per token.
     assert_eq!(second.statuses[0].retry_after_ms, 12_000);
     assert!(
-        !check(&*limiter, &[tokens.clone()], t + 11_999)
+        !check(&*limiter, std::slice::from_ref(&tokens), t + 11_999)
             .await
             .allowed
     );
@@ -193,7 +210,11 @@ pub async fn a_key_repeated_in_one_request_adds_up(limiter: Arc<dyn Limiter>) {
 pub async fn refunds_never_overfill_a_bucket(limiter: Arc<dyn Limiter>) {
     let t = now_ms();
     let all = RateRule::new("tpm:refund", 10, 1000, 10);
-    assert!(check(&*limiter, &[all.clone()], t).await.allowed);
+    assert!(
+        check(&*limiter, std::slice::from_ref(&all), t)
+            .await
+            .allowed
+    );
     limiter.refund_rate(&all, 4, t).await.unwrap();
     assert!(
         check(&*limiter, &[RateRule::new("tpm:refund", 10, 1000, 4)], t)
@@ -213,7 +234,11 @@ pub async fn refunds_never_overfill_a_bucket(limiter: Arc<dyn Limiter>) {
         check(&*limiter, &[probe], t).await.statuses[0].remaining,
         10
     );
-    assert!(check(&*limiter, &[all.clone()], t).await.allowed);
+    assert!(
+        check(&*limiter, std::slice::from_ref(&all), t)
+            .await
+            .allowed
+    );
     assert!(
         !check(&*limiter, &[RateRule::new("tpm:refund", 10, 1000, 1)], t)
             .await
@@ -244,7 +269,7 @@ pub async fn invalid_rules_are_errors(limiter: Arc<dyn Limiter>) {
 pub async fn unseeded_counter_is_seeded_then_reserved(limiter: Arc<dyn Limiter>) {
     let rule = quota("tokens:org:m1", 10, Some(100));
     assert_eq!(
-        reserve(&*limiter, &[rule.clone()]).await,
+        reserve(&*limiter, std::slice::from_ref(&rule)).await,
         QuotaDecision::Unseeded { index: 0 }
     );
     assert_eq!(limiter.get("tokens:org:m1").await.unwrap(), None);
@@ -431,7 +456,9 @@ pub async fn mark_once_is_true_once(limiter: Arc<dyn Limiter>) {
 pub async fn counters_and_marks_expire(limiter: Arc<dyn Limiter>) {
     assert!(limiter.mark_once("e:mark", 1).await.unwrap());
     assert_eq!(limiter.seed("e:counter", 5, 1).await.unwrap(), 5);
-    assert_eq!(limiter.seed("e:forever", 5, 0).await.unwrap(), 5);
+    assert_eq!(limiter.seed("e:kept", 5, 60).await.unwrap(), 5);
+    // A ttl of 0 keeps the counter's expiry as it is.
+    assert_eq!(limiter.adjust("e:kept", 1, 0).await.unwrap(), 6);
     assert!(!limiter.mark_once("e:mark", 1).await.unwrap());
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert!(limiter.mark_once("e:mark", 1).await.unwrap());
@@ -440,7 +467,7 @@ pub async fn counters_and_marks_expire(limiter: Arc<dyn Limiter>) {
         reserve(&*limiter, &[QuotaRule::new("e:counter", 1, None, 1)]).await,
         QuotaDecision::Unseeded { index: 0 }
     );
-    assert_eq!(limiter.get("e:forever").await.unwrap(), Some(5));
+    assert_eq!(limiter.get("e:kept").await.unwrap(), Some(6));
 }
 
 pub async fn ping_answers(limiter: Arc<dyn Limiter>) {

@@ -26,11 +26,23 @@ pub struct KeyCache {
 const MAX_ENTRIES: usize = 100_000;
 
 impl KeyCache {
-    pub fn new(store: Arc<dyn Store>, ttl: Duration, bus: Option<Arc<kobo_limits::RedisBus>>) -> Self {
-        Self { store, entries: RwLock::new(HashMap::new()), ttl, bus }
+    pub fn new(
+        store: Arc<dyn Store>,
+        ttl: Duration,
+        bus: Option<Arc<kobo_limits::RedisBus>>,
+    ) -> Self {
+        Self {
+            store,
+            entries: RwLock::new(HashMap::new()),
+            ttl,
+            bus,
+        }
     }
 
-    pub async fn get(&self, prefix: &str) -> Result<Option<Arc<ApiKeyRecord>>, kobo_store::StoreError> {
+    pub async fn get(
+        &self,
+        prefix: &str,
+    ) -> Result<Option<Arc<ApiKeyRecord>>, kobo_store::StoreError> {
         if let Some(e) = self.entries.read().get(prefix) {
             if e.fetched.elapsed() < self.ttl {
                 return Ok(e.key.clone());
@@ -41,7 +53,13 @@ impl KeyCache {
         if entries.len() >= MAX_ENTRIES {
             entries.retain(|_, e| e.fetched.elapsed() < self.ttl);
         }
-        entries.insert(prefix.to_string(), Entry { key: key.clone(), fetched: Instant::now() });
+        entries.insert(
+            prefix.to_string(),
+            Entry {
+                key: key.clone(),
+                fetched: Instant::now(),
+            },
+        );
         Ok(key)
     }
 

@@ -4,7 +4,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_id, Caller, JsonBody};
 use crate::routes::orgs::rfc3339;
 use crate::state::AppState;
-use crate::tenancy::{overrides_of, LimitOverrides};
+use crate::tenancy::{overrides_of, LimitOverrides, Override, UnlimitedMarker};
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use kobo_domain::ids::OrgId;
@@ -37,20 +37,39 @@ pub struct OrgPage {
 
 fn org_view(o: kobo_store::OrgRecord) -> OrgView {
     let limits = serde_json::to_value(overrides_of(&o)).unwrap_or(Value::Null);
-    OrgView { id: o.id.to_string(), name: o.name, plan: o.plan_id, status: o.status, created_at: rfc3339(o.created_at), limits }
+    OrgView {
+        id: o.id.to_string(),
+        name: o.name,
+        plan: o.plan_id,
+        status: o.status,
+        created_at: rfc3339(o.created_at),
+        limits,
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/organizations", tag = "operator", params(Cursor), responses((status = 200, body = OrgPage)), security(("session" = [])))]
-pub async fn organizations(State(state): State<AppState>, caller: Caller, Query(q): Query<Cursor>) -> ApiResult<Json<OrgPage>> {
+pub async fn organizations(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<Cursor>,
+) -> ApiResult<Json<OrgPage>> {
     caller.require_operator()?;
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
     let after = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
-        Some(c) => Some(c.parse::<OrgId>().map_err(|_| ApiError::unprocessable("invalid_cursor", "the cursor is not valid").with_param("cursor"))?),
+        Some(c) => Some(c.parse::<OrgId>().map_err(|_| {
+            ApiError::unprocessable("invalid_cursor", "the cursor is not valid")
+                .with_param("cursor")
+        })?),
         None => None,
     };
     let rows = state.store.list_organizations(after, limit).await?;
-    let next_cursor = (rows.len() == limit as usize).then(|| rows.last().map(|o| o.id.to_string())).flatten();
-    Ok(Json(OrgPage { data: rows.into_iter().map(org_view).collect(), next_cursor }))
+    let next_cursor = (rows.len() == limit as usize)
+        .then(|| rows.last().map(|o| o.id.to_string()))
+        .flatten();
+    Ok(Json(OrgPage {
+        data: rows.into_iter().map(org_view).collect(),
+        next_cursor,
+    }))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -59,25 +78,47 @@ pub struct SetPlan {
 }
 
 #[utoipa::path(put, path = "/api/v1/admin/organizations/{org_id}/plan", tag = "operator", request_body = SetPlan, responses((status = 200, body = OrgView)), security(("session" = [])))]
-pub async fn set_plan(State(state): State<AppState>, caller: Caller, Path(org): Path<String>, JsonBody(req): JsonBody<SetPlan>) -> ApiResult<Json<OrgView>> {
+pub async fn set_plan(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(org): Path<String>,
+    JsonBody(req): JsonBody<SetPlan>,
+) -> ApiResult<Json<OrgView>> {
     caller.require_operator()?;
     let org: OrgId = parse_id(&org, "organization")?;
     if state.store.plan(&req.plan).await?.is_none() {
-        return Err(ApiError::unprocessable("unknown_plan", format!("there is no plan `{}`", req.plan)).with_param("plan"));
+        return Err(ApiError::unprocessable(
+            "unknown_plan",
+            format!("there is no plan `{}`", req.plan),
+        )
+        .with_param("plan"));
     }
     state.store.set_org_plan(org, &req.plan).await?;
-    let rec = state.store.organization(org).await?.ok_or_else(|| ApiError::not_found("organization"))?;
+    let rec = state
+        .store
+        .organization(org)
+        .await?
+        .ok_or_else(|| ApiError::not_found("organization"))?;
     tracing::info!(org_id = %org, plan = %req.plan, "The operator granted a plan.");
     Ok(Json(org_view(rec)))
 }
 
 /// One limit field: a number, `"unlimited"`, or null for the plan's default.
-fn limit_field(body: &serde_json::Map<String, Value>, name: &'static str) -> ApiResult<Option<Option<u64>>> {
+fn limit_field(
+    body: &serde_json::Map<String, Value>,
+    name: &'static str,
+) -> ApiResult<Option<Override>> {
     match body.get(name) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s == "unlimited" => Ok(Some(None)),
-        Some(v) => v.as_u64().map(|n| Some(Some(n))).ok_or_else(|| {
-            ApiError::unprocessable("invalid_request", format!("{name} must be a non-negative number, \"unlimited\" or null")).with_param(name)
+        Some(Value::String(s)) if s == "unlimited" => {
+            Ok(Some(Override::Unlimited(UnlimitedMarker::Unlimited)))
+        }
+        Some(v) => v.as_u64().map(|n| Some(Override::Value(n))).ok_or_else(|| {
+            ApiError::unprocessable(
+                "invalid_request",
+                format!("{name} must be a non-negative number, \"unlimited\" or null"),
+            )
+            .with_param(name)
         }),
     }
 }
@@ -101,7 +142,11 @@ pub async fn set_limits(
     };
     let json = serde_json::to_string(&o).map_err(|e| ApiError::internal(&e))?;
     state.store.set_org_limits(org, &json).await?;
-    let rec = state.store.organization(org).await?.ok_or_else(|| ApiError::not_found("organization"))?;
+    let rec = state
+        .store
+        .organization(org)
+        .await?
+        .ok_or_else(|| ApiError::not_found("organization"))?;
     tracing::info!(org_id = %org, limits = %json, "The operator changed an organization's limits.");
     Ok(Json(org_view(rec)))
 }

@@ -44,7 +44,10 @@ pub struct TokenResponse {
 
 #[utoipa::path(post, path = "/api/v1/auth/signup", tag = "accounts", request_body = SignupRequest,
     responses((status = 201, body = SignupResponse), (status = 409, description = "e-mail taken"), (status = 422, description = "invalid e-mail or weak password")))]
-pub async fn signup(State(state): State<AppState>, JsonBody(req): JsonBody<SignupRequest>) -> ApiResult<(StatusCode, Json<SignupResponse>)> {
+pub async fn signup(
+    State(state): State<AppState>,
+    JsonBody(req): JsonBody<SignupRequest>,
+) -> ApiResult<(StatusCode, Json<SignupResponse>)> {
     let done = accounts::sign_up(&state, &req.email, &req.password, &req.organization_name).await?;
     Ok((
         StatusCode::CREATED,
@@ -70,23 +73,32 @@ pub async fn token(State(state): State<AppState>, req: Request) -> ApiResult<Jso
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     let bytes = read_body(req, &state).await?;
     let body: TokenRequest = if is_form {
-        serde_urlencoded::from_bytes(&bytes).map_err(|e| ApiError::unprocessable("invalid_request", format!("invalid form: {e}")))?
+        serde_urlencoded::from_bytes(&bytes)
+            .map_err(|e| ApiError::unprocessable("invalid_request", format!("invalid form: {e}")))?
     } else {
         parse_json(&bytes)?
     };
     let org = match body.organization_id.as_deref().filter(|s| !s.is_empty()) {
         Some(raw) => Some(raw.parse::<OrgId>().map_err(|_| {
-            ApiError::unprocessable("invalid_request", "organization_id is not a valid id").with_param("organization_id")
+            ApiError::unprocessable("invalid_request", "organization_id is not a valid id")
+                .with_param("organization_id")
         })?),
         None => None,
     };
     let t = accounts::sign_in(&state, &body.username, &body.password, org).await?;
-    Ok(Json(TokenResponse { access_token: t.access_token, token_type: "bearer", expires_in: t.expires_in }))
+    Ok(Json(TokenResponse {
+        access_token: t.access_token,
+        token_type: "bearer",
+        expires_in: t.expires_in,
+    }))
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "accounts", responses((status = 204)), security(("session" = [])))]
 pub async fn logout(State(state): State<AppState>, caller: Caller) -> ApiResult<StatusCode> {
-    state.store.revoke_session(caller.session_id, state.clock.now_ms()).await?;
+    state
+        .store
+        .revoke_session(caller.session_id, state.clock.now_ms())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -80,26 +80,44 @@ fn view(k: &ApiKeyRecord, full: Option<String>, now_ms: i64) -> KeyView {
 fn validate(req: &CreateKey) -> ApiResult<()> {
     let name = req.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
-        return Err(ApiError::unprocessable("invalid_request", "name must be 1 to 100 characters").with_param("name"));
+        return Err(
+            ApiError::unprocessable("invalid_request", "name must be 1 to 100 characters")
+                .with_param("name"),
+        );
     }
     if let Some(models) = &req.allowed_models {
         if models.iter().any(|m| m.trim().is_empty() || m.len() > 200) || models.len() > 100 {
-            return Err(ApiError::unprocessable("invalid_request", "allowed_models must be model names").with_param("allowed_models"));
+            return Err(ApiError::unprocessable(
+                "invalid_request",
+                "allowed_models must be model names",
+            )
+            .with_param("allowed_models"));
         }
     }
     if let Some(ips) = &req.allowed_ips {
         for ip in ips {
             if crate::gateway::ip_scope::parse_net(ip).is_none() {
-                return Err(ApiError::unprocessable("invalid_request", format!("`{ip}` is not an IP address or CIDR range"))
-                    .with_param("allowed_ips"));
+                return Err(ApiError::unprocessable(
+                    "invalid_request",
+                    format!("`{ip}` is not an IP address or CIDR range"),
+                )
+                .with_param("allowed_ips"));
             }
         }
     }
     if req.expires_in_days.is_some_and(|d| d == 0 || d > 3650) {
-        return Err(ApiError::unprocessable("invalid_request", "expires_in_days must be 1 to 3650").with_param("expires_in_days"));
+        return Err(ApiError::unprocessable(
+            "invalid_request",
+            "expires_in_days must be 1 to 3650",
+        )
+        .with_param("expires_in_days"));
     }
     if req.max_requests_per_day == Some(0) {
-        return Err(ApiError::unprocessable("invalid_request", "max_requests_per_day must be positive").with_param("max_requests_per_day"));
+        return Err(ApiError::unprocessable(
+            "invalid_request",
+            "max_requests_per_day must be positive",
+        )
+        .with_param("max_requests_per_day"));
     }
     Ok(())
 }
@@ -116,8 +134,14 @@ pub async fn create(
     let org = caller.org()?;
     let ws: WorkspaceId = parse_id(&ws, "workspace")?;
     caller.role_in(&state, org).await?;
-    state.store.workspace(org, ws).await?.ok_or_else(|| ApiError::not_found("workspace"))?;
-    caller.authorize(&state, org, Permission::ApiKeysCreate).await?;
+    state
+        .store
+        .workspace(org, ws)
+        .await?
+        .ok_or_else(|| ApiError::not_found("workspace"))?;
+    caller
+        .authorize(&state, org, Permission::ApiKeysCreate)
+        .await?;
     validate(&req)?;
     let (_, plan) = org_and_plan(&state, org).await?;
     let now = state.clock.now_ms();
@@ -141,18 +165,37 @@ pub async fn create(
     };
     state.store.create_key(&rec, plan.api_keys, now).await?;
     tracing::info!(key_id = %rec.id, "An API key was created.");
-    Ok((StatusCode::CREATED, Json(view(&rec, Some(minted.full), now))))
+    Ok((
+        StatusCode::CREATED,
+        Json(view(&rec, Some(minted.full), now)),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/workspaces/{workspace_id}/api-keys", tag = "api keys", responses((status = 200, body = List<KeyView>)), security(("session" = [])))]
-pub async fn list(State(state): State<AppState>, caller: Caller, Path(ws): Path<String>) -> ApiResult<Json<List<KeyView>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(ws): Path<String>,
+) -> ApiResult<Json<List<KeyView>>> {
     let org = caller.org()?;
     let ws: WorkspaceId = parse_id(&ws, "workspace")?;
     caller.role_in(&state, org).await?;
-    state.store.workspace(org, ws).await?.ok_or_else(|| ApiError::not_found("workspace"))?;
-    caller.authorize(&state, org, Permission::ApiKeysRead).await?;
+    state
+        .store
+        .workspace(org, ws)
+        .await?
+        .ok_or_else(|| ApiError::not_found("workspace"))?;
+    caller
+        .authorize(&state, org, Permission::ApiKeysRead)
+        .await?;
     let now = state.clock.now_ms();
-    let data = state.store.keys_of_workspace(org, ws).await?.iter().map(|k| view(k, None, now)).collect();
+    let data = state
+        .store
+        .keys_of_workspace(org, ws)
+        .await?
+        .iter()
+        .map(|k| view(k, None, now))
+        .collect();
     Ok(Json(List { data }))
 }
 
@@ -160,14 +203,27 @@ async fn owned_key(state: &AppState, caller: &Caller, raw: &str) -> ApiResult<Ap
     let org = caller.org()?;
     let id: ApiKeyId = parse_id(raw, "API key")?;
     caller.role_in(state, org).await?;
-    state.store.key(org, id).await?.ok_or_else(|| ApiError::not_found("API key"))
+    state
+        .store
+        .key(org, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("API key"))
 }
 
 #[utoipa::path(delete, path = "/api/v1/api-keys/{key_id}", tag = "api keys", responses((status = 204)), security(("session" = [])))]
-pub async fn revoke(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     let key = owned_key(&state, &caller, &id).await?;
-    caller.authorize(&state, key.org_id, Permission::ApiKeysDelete).await?;
-    state.store.revoke_key(key.org_id, key.id, state.clock.now_ms()).await?;
+    caller
+        .authorize(&state, key.org_id, Permission::ApiKeysDelete)
+        .await?;
+    state
+        .store
+        .revoke_key(key.org_id, key.id, state.clock.now_ms())
+        .await?;
     state.keys.invalidate(&key.prefix).await;
     tracing::info!(key_id = %key.id, "An API key was revoked.");
     Ok(StatusCode::NO_CONTENT)
@@ -187,17 +243,35 @@ pub async fn rotate(
     req: axum::extract::Request,
 ) -> ApiResult<(StatusCode, Json<KeyView>)> {
     let bytes = read_body(req, &state).await?;
-    let body: RotateKey = if bytes.iter().all(u8::is_ascii_whitespace) { RotateKey::default() } else { parse_json(&bytes)? };
+    let body: RotateKey = if bytes.iter().all(u8::is_ascii_whitespace) {
+        RotateKey::default()
+    } else {
+        parse_json(&bytes)?
+    };
     let old = owned_key(&state, &caller, &id).await?;
-    caller.authorize(&state, old.org_id, Permission::ApiKeysCreate).await?;
-    caller.authorize(&state, old.org_id, Permission::ApiKeysDelete).await?;
+    caller
+        .authorize(&state, old.org_id, Permission::ApiKeysCreate)
+        .await?;
+    caller
+        .authorize(&state, old.org_id, Permission::ApiKeysDelete)
+        .await?;
     let grace = body.grace_seconds.unwrap_or(DEFAULT_GRACE_SECONDS);
     if grace > MAX_GRACE_SECONDS {
-        return Err(ApiError::unprocessable("invalid_request", format!("grace_seconds must be at most {MAX_GRACE_SECONDS}")).with_param("grace_seconds"));
+        return Err(ApiError::unprocessable(
+            "invalid_request",
+            format!("grace_seconds must be at most {MAX_GRACE_SECONDS}"),
+        )
+        .with_param("grace_seconds"));
     }
     let now = state.clock.now_ms();
-    if old.revoked_at.is_some() || old.expires_at.is_some_and(|e| e <= now) || old.replaced_by.is_some() {
-        return Err(ApiError::conflict("api_key_not_active", "only an active key that was not rotated yet can be rotated"));
+    if old.revoked_at.is_some()
+        || old.expires_at.is_some_and(|e| e <= now)
+        || old.replaced_by.is_some()
+    {
+        return Err(ApiError::conflict(
+            "api_key_not_active",
+            "only an active key that was not rotated yet can be rotated",
+        ));
     }
     let minted = api_key::mint();
     let new = ApiKeyRecord {
@@ -212,8 +286,14 @@ pub async fn rotate(
         ..old.clone()
     };
     let grace_ms = i64::try_from(grace * 1000).unwrap_or(i64::MAX);
-    state.store.rotate_key(old.org_id, old.id, &new, now + grace_ms).await?;
+    state
+        .store
+        .rotate_key(old.org_id, old.id, &new, now + grace_ms)
+        .await?;
     state.keys.invalidate(&old.prefix).await;
     tracing::info!(old_key_id = %old.id, new_key_id = %new.id, grace_seconds = grace, "An API key was rotated.");
-    Ok((StatusCode::CREATED, Json(view(&new, Some(minted.full), now))))
+    Ok((
+        StatusCode::CREATED,
+        Json(view(&new, Some(minted.full), now)),
+    ))
 }

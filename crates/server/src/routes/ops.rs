@@ -16,11 +16,17 @@ pub async fn health() -> Json<serde_json::Value> {
 pub async fn ready(State(state): State<AppState>) -> Response {
     if let Err(e) = state.store.ping().await {
         tracing::warn!(error = %e, "The readiness check found the database unreachable.");
-        return ApiError::unavailable("database_unavailable", "the database does not answer", 5).into_response();
+        return ApiError::unavailable("database_unavailable", "the database does not answer", 5)
+            .into_response();
     }
     if let Err(e) = state.limiter_ping().await {
         tracing::warn!(error = %e, "The readiness check found Redis unreachable.");
-        return ApiError::unavailable("rate_limiter_unavailable", "the rate limiter store does not answer", 5).into_response();
+        return ApiError::unavailable(
+            "rate_limiter_unavailable",
+            "the rate limiter store does not answer",
+            5,
+        )
+        .into_response();
     }
     Json(json!({"status": "ready", "database": "ok"})).into_response()
 }

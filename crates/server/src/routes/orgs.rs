@@ -24,7 +24,12 @@ pub struct WorkspaceView {
 
 impl From<WorkspaceRecord> for WorkspaceView {
     fn from(w: WorkspaceRecord) -> Self {
-        Self { id: w.id.to_string(), organization_id: w.org_id.to_string(), name: w.name, created_at: rfc3339(w.created_at) }
+        Self {
+            id: w.id.to_string(),
+            organization_id: w.org_id.to_string(),
+            name: w.name,
+            created_at: rfc3339(w.created_at),
+        }
     }
 }
 
@@ -43,10 +48,20 @@ pub struct CreateWorkspace {
 }
 
 #[utoipa::path(get, path = "/api/v1/orgs/{org_id}/workspaces", tag = "accounts", responses((status = 200, body = List<WorkspaceView>)), security(("session" = [])))]
-pub async fn list_workspaces(State(state): State<AppState>, caller: Caller, Path(org): Path<String>) -> ApiResult<Json<List<WorkspaceView>>> {
+pub async fn list_workspaces(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(org): Path<String>,
+) -> ApiResult<Json<List<WorkspaceView>>> {
     let org: OrgId = parse_id(&org, "organization")?;
     caller.role_in(&state, org).await?;
-    let data = state.store.workspaces(org).await?.into_iter().map(Into::into).collect();
+    let data = state
+        .store
+        .workspaces(org)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
     Ok(Json(List { data }))
 }
 
@@ -59,13 +74,23 @@ pub async fn create_workspace(
     JsonBody(req): JsonBody<CreateWorkspace>,
 ) -> ApiResult<(StatusCode, Json<WorkspaceView>)> {
     let org: OrgId = parse_id(&org, "organization")?;
-    caller.authorize(&state, org, Permission::WorkspacesManage).await?;
+    caller
+        .authorize(&state, org, Permission::WorkspacesManage)
+        .await?;
     let name = req.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
-        return Err(ApiError::unprocessable("invalid_request", "name must be 1 to 100 characters").with_param("name"));
+        return Err(
+            ApiError::unprocessable("invalid_request", "name must be 1 to 100 characters")
+                .with_param("name"),
+        );
     }
     let (_, plan) = org_and_plan(&state, org).await?;
-    let w = WorkspaceRecord { id: WorkspaceId::new(), org_id: org, name: name.to_string(), created_at: state.clock.now_ms() };
+    let w = WorkspaceRecord {
+        id: WorkspaceId::new(),
+        org_id: org,
+        name: name.to_string(),
+        created_at: state.clock.now_ms(),
+    };
     state.store.create_workspace(&w, plan.workspaces).await?;
     Ok((StatusCode::CREATED, Json(w.into())))
 }
@@ -81,7 +106,11 @@ pub struct MemberView {
 }
 
 #[utoipa::path(get, path = "/api/v1/orgs/{org_id}/members", tag = "accounts", responses((status = 200, body = List<MemberView>)), security(("session" = [])))]
-pub async fn list_members(State(state): State<AppState>, caller: Caller, Path(org): Path<String>) -> ApiResult<Json<List<MemberView>>> {
+pub async fn list_members(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(org): Path<String>,
+) -> ApiResult<Json<List<MemberView>>> {
     let org: OrgId = parse_id(&org, "organization")?;
     caller.role_in(&state, org).await?;
     let mut data: Vec<MemberView> = state
@@ -89,15 +118,28 @@ pub async fn list_members(State(state): State<AppState>, caller: Caller, Path(or
         .members(org)
         .await?
         .into_iter()
-        .map(|m| MemberView { user_id: Some(m.user_id.to_string()), email: m.email, role: m.role.to_string(), status: "active", since: rfc3339(m.joined_at) })
+        .map(|m| MemberView {
+            user_id: Some(m.user_id.to_string()),
+            email: m.email,
+            role: m.role.to_string(),
+            status: "active",
+            since: rfc3339(m.joined_at),
+        })
         .collect();
-    data.extend(state.store.invitations(org).await?.into_iter().map(|i| MemberView {
-        user_id: None,
-        email: i.email,
-        role: i.role.to_string(),
-        status: "invited",
-        since: rfc3339(i.created_at),
-    }));
+    data.extend(
+        state
+            .store
+            .invitations(org)
+            .await?
+            .into_iter()
+            .map(|i| MemberView {
+                user_id: None,
+                email: i.email,
+                role: i.role.to_string(),
+                status: "invited",
+                since: rfc3339(i.created_at),
+            }),
+    );
     Ok(Json(List { data }))
 }
 
@@ -110,7 +152,10 @@ pub struct InviteRequest {
 
 fn check_grant(granter: Role, role: Role) -> ApiResult<()> {
     if role == Role::Owner && granter != Role::Owner {
-        return Err(ApiError::forbidden("permission_denied", "only an owner may grant the owner role"));
+        return Err(ApiError::forbidden(
+            "permission_denied",
+            "only an owner may grant the owner role",
+        ));
     }
     Ok(())
 }
@@ -124,20 +169,50 @@ pub async fn invite_member(
     JsonBody(req): JsonBody<InviteRequest>,
 ) -> ApiResult<(StatusCode, Json<MemberView>)> {
     let org: OrgId = parse_id(&org, "organization")?;
-    let my_role = caller.authorize(&state, org, Permission::UsersInvite).await?;
+    let my_role = caller
+        .authorize(&state, org, Permission::UsersInvite)
+        .await?;
     check_grant(my_role, req.role)?;
-    let email = Email::parse(&req.email).map_err(|e| ApiError::unprocessable("invalid_email", e.to_string()).with_param("email"))?;
+    let email = Email::parse(&req.email)
+        .map_err(|e| ApiError::unprocessable("invalid_email", e.to_string()).with_param("email"))?;
     let (_, plan) = org_and_plan(&state, org).await?;
     let now = state.clock.now_ms();
     let view = match state.store.user_by_email(email.as_str()).await? {
         Some(user) => {
-            state.store.add_member(org, user.id, req.role, now, plan.members).await.map_err(already("a member"))?;
-            MemberView { user_id: Some(user.id.to_string()), email: user.email, role: req.role.to_string(), status: "active", since: rfc3339(now) }
+            state
+                .store
+                .add_member(org, user.id, req.role, now, plan.members)
+                .await
+                .map_err(already("a member"))?;
+            MemberView {
+                user_id: Some(user.id.to_string()),
+                email: user.email,
+                role: req.role.to_string(),
+                status: "active",
+                since: rfc3339(now),
+            }
         }
         None => {
-            let inv = InvitationRecord { id: InvitationId::new(), org_id: org, email: email.to_string(), role: req.role, invited_by: caller.user_id, created_at: now };
-            state.store.invite(&inv, plan.members).await.map_err(already("invited"))?;
-            MemberView { user_id: None, email: inv.email, role: req.role.to_string(), status: "invited", since: rfc3339(now) }
+            let inv = InvitationRecord {
+                id: InvitationId::new(),
+                org_id: org,
+                email: email.to_string(),
+                role: req.role,
+                invited_by: caller.user_id,
+                created_at: now,
+            };
+            state
+                .store
+                .invite(&inv, plan.members)
+                .await
+                .map_err(already("invited"))?;
+            MemberView {
+                user_id: None,
+                email: inv.email,
+                role: req.role.to_string(),
+                status: "invited",
+                since: rfc3339(now),
+            }
         }
     };
     Ok((StatusCode::CREATED, Json(view)))
@@ -145,7 +220,9 @@ pub async fn invite_member(
 
 fn already(what: &'static str) -> impl Fn(kobo_store::StoreError) -> ApiError {
     move |e| match e {
-        kobo_store::StoreError::Conflict(_) => ApiError::conflict("already_member", format!("this person is already {what}")),
+        kobo_store::StoreError::Conflict(_) => {
+            ApiError::conflict("already_member", format!("this person is already {what}"))
+        }
         other => other.into(),
     }
 }
@@ -165,26 +242,56 @@ pub async fn change_role(
     JsonBody(req): JsonBody<ChangeRole>,
 ) -> ApiResult<Json<MemberView>> {
     let org: OrgId = parse_id(&org, "organization")?;
-    let my_role = caller.authorize(&state, org, Permission::UsersManage).await?;
+    let my_role = caller
+        .authorize(&state, org, Permission::UsersManage)
+        .await?;
     let user: UserId = parse_id(&user, "member")?;
-    let target = state.store.role_of(org, user).await?.ok_or_else(|| ApiError::not_found("member"))?;
+    let target = state
+        .store
+        .role_of(org, user)
+        .await?
+        .ok_or_else(|| ApiError::not_found("member"))?;
     // Owners are changed only by owners; nobody is raised above the granter.
     check_grant(my_role, target)?;
     check_grant(my_role, req.role)?;
     state.store.change_role(org, user, req.role).await?;
-    let email = state.store.user(user).await?.map(|u| u.email).unwrap_or_default();
-    Ok(Json(MemberView { user_id: Some(user.to_string()), email, role: req.role.to_string(), status: "active", since: rfc3339(state.clock.now_ms()) }))
+    let email = state
+        .store
+        .user(user)
+        .await?
+        .map(|u| u.email)
+        .unwrap_or_default();
+    Ok(Json(MemberView {
+        user_id: Some(user.to_string()),
+        email,
+        role: req.role.to_string(),
+        status: "active",
+        since: rfc3339(state.clock.now_ms()),
+    }))
 }
 
 #[utoipa::path(delete, path = "/api/v1/orgs/{org_id}/members/{user_id}", tag = "accounts",
     responses((status = 204), (status = 409, description = "last_owner")), security(("session" = [])))]
-pub async fn remove_member(State(state): State<AppState>, caller: Caller, Path((org, user)): Path<(String, String)>) -> ApiResult<StatusCode> {
+pub async fn remove_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, user)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
     let org: OrgId = parse_id(&org, "organization")?;
-    let my_role = caller.authorize(&state, org, Permission::UsersManage).await?;
+    let my_role = caller
+        .authorize(&state, org, Permission::UsersManage)
+        .await?;
     let user: UserId = parse_id(&user, "member")?;
-    let target = state.store.role_of(org, user).await?.ok_or_else(|| ApiError::not_found("member"))?;
+    let target = state
+        .store
+        .role_of(org, user)
+        .await?
+        .ok_or_else(|| ApiError::not_found("member"))?;
     check_grant(my_role, target)?;
-    state.store.remove_member(org, user, state.clock.now_ms()).await?;
+    state
+        .store
+        .remove_member(org, user, state.clock.now_ms())
+        .await?;
     tracing::info!(org_id = %org, user_id = %user, "A member was removed and their sessions revoked.");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -87,7 +87,10 @@ async fn stream_is_translated_to_chat_chunks() {
     assert!(first["id"].as_str().unwrap().starts_with("msg_"));
     let finish = chunk_json(&events[events.len() - 3]);
     assert_eq!(finish["choices"][0]["finish_reason"], "stop");
-    let StreamEvent::Chunk { usage, usage_only, .. } = &events[events.len() - 2] else {
+    let StreamEvent::Chunk {
+        usage, usage_only, ..
+    } = &events[events.len() - 2]
+    else {
         panic!("expected the usage chunk")
     };
     assert!(*usage_only);

@@ -132,7 +132,10 @@ async fn completions_stream() {
         .collect();
     assert_eq!(text_of(&events), "a b c");
     assert_eq!(chunk_json(&events[0])["object"], "text_completion");
-    let StreamEvent::Chunk { usage, usage_only, .. } = &events[events.len() - 2] else {
+    let StreamEvent::Chunk {
+        usage, usage_only, ..
+    } = &events[events.len() - 2]
+    else {
         panic!()
     };
     assert!(*usage_only);
@@ -187,7 +190,10 @@ async fn api_key_is_sent_as_bearer() {
     let server = MockServer::start_with(&["--require-key", "sk-test"]).await;
     let anonymous = server.upstream(UpstreamKind::OpenAi);
     let err = anonymous.call(chat("echo", "hi", false)).await.unwrap_err();
-    assert!(matches!(err, UpstreamError::Status { status: 401, .. }), "{err:?}");
+    assert!(
+        matches!(err, UpstreamError::Status { status: 401, .. }),
+        "{err:?}"
+    );
 
     let mut settings = server.settings(UpstreamKind::OpenAi);
     settings.api_key = Some("sk-test".into());
@@ -210,12 +216,8 @@ async fn no_usage_upstream_gives_no_usage() {
     .map(Result::unwrap)
     .collect();
     assert_eq!(text_of(&events), "a b");
-    assert!(events.iter().all(|e| !matches!(
-        e,
-        StreamEvent::Chunk {
-            usage: Some(_),
-            ..
-        }
-    )));
+    assert!(events
+        .iter()
+        .all(|e| !matches!(e, StreamEvent::Chunk { usage: Some(_), .. })));
     assert_eq!(events.last(), Some(&StreamEvent::Done));
 }

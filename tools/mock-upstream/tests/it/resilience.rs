@@ -16,7 +16,10 @@ async fn persistent_503_is_retried_then_reported() {
     let server = MockServer::start().await;
     let upstream = with(&server, |s| s.max_retries = 2);
     let err = upstream
-        .call_with_headers(chat("fail-503", "x", false), headers(&[("x-test-id", "t503")]))
+        .call_with_headers(
+            chat("fail-503", "x", false),
+            headers(&[("x-test-id", "t503")]),
+        )
         .await
         .unwrap_err();
     assert!(err.is_retryable());
@@ -32,7 +35,10 @@ async fn persistent_503_is_retried_then_reported() {
 async fn errors_500_are_not_retried() {
     let server = MockServer::start().await;
     let upstream = with(&server, |s| s.max_retries = 3);
-    let err = upstream.call(chat("fail-500", "x", false)).await.unwrap_err();
+    let err = upstream
+        .call(chat("fail-500", "x", false))
+        .await
+        .unwrap_err();
     assert!(matches!(err, UpstreamError::Status { status: 500, .. }));
     assert_eq!(server.stats(None).await["requests_total"], 1);
 }
@@ -42,7 +48,10 @@ async fn flaky_503_succeeds_after_a_retry() {
     let server = MockServer::start().await;
     let upstream = with(&server, |s| s.max_retries = 1);
     let reply = upstream
-        .call_with_headers(chat("flaky-503", "ok now", true), headers(&[("x-test-id", "flaky")]))
+        .call_with_headers(
+            chat("flaky-503", "ok now", true),
+            headers(&[("x-test-id", "flaky")]),
+        )
         .await
         .unwrap();
     let events: Vec<StreamEvent> = collect(expect_stream(reply))
@@ -56,7 +65,10 @@ async fn flaky_503_succeeds_after_a_retry() {
     // Without retries, the first failure is the answer.
     let no_retry = with(&server, |s| s.max_retries = 0);
     let err = no_retry
-        .call_with_headers(chat("flaky-503", "x", false), headers(&[("x-test-id", "other")]))
+        .call_with_headers(
+            chat("flaky-503", "x", false),
+            headers(&[("x-test-id", "other")]),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, UpstreamError::Status { status: 503, .. }));
@@ -99,7 +111,9 @@ async fn total_timeout_bounds_the_call() {
 #[tokio::test]
 async fn a_stalled_stream_times_out_between_chunks() {
     let server = MockServer::start().await;
-    let upstream = with(&server, |s| s.first_byte_timeout = Duration::from_millis(300));
+    let upstream = with(&server, |s| {
+        s.first_byte_timeout = Duration::from_millis(300)
+    });
     let items = collect(expect_stream(
         upstream
             .call(chat("stall-stream", "a b c", true))
@@ -125,7 +139,10 @@ async fn a_stream_dying_midway_ends_with_an_error() {
     ))
     .await;
     let (last, chunks) = items.split_last().unwrap();
-    assert!(matches!(last, Err(UpstreamError::Interrupted(_))), "{last:?}");
+    assert!(
+        matches!(last, Err(UpstreamError::Interrupted(_))),
+        "{last:?}"
+    );
     let chunks: Vec<StreamEvent> = chunks.iter().cloned().map(Result::unwrap).collect();
     // The opening chunk and three words.
     assert_eq!(chunks.len(), 4);
@@ -138,12 +155,18 @@ async fn dropping_the_stream_closes_the_upstream_connection() {
     let upstream = server.upstream(UpstreamKind::OpenAi);
     let mut stream = expect_stream(
         upstream
-            .call_with_headers(chat("long-stream", "x", true), headers(&[("x-test-id", "drop")]))
+            .call_with_headers(
+                chat("long-stream", "x", true),
+                headers(&[("x-test-id", "drop")]),
+            )
             .await
             .unwrap(),
     );
     for _ in 0..3 {
-        assert!(matches!(stream.next().await, Some(Ok(StreamEvent::Chunk { .. }))));
+        assert!(matches!(
+            stream.next().await,
+            Some(Ok(StreamEvent::Chunk { .. }))
+        ));
     }
     drop(stream);
     // The server notices on its next write (chunks are 20 ms apart); poll until it does.

@@ -22,7 +22,8 @@ fn data_lines(body: &str) -> Vec<&str> {
 #[tokio::test]
 async fn usage_chunk_only_when_asked() {
     let server = MockServer::start().await;
-    let body = json!({"model": "echo", "stream": true, "messages": [{"role": "user", "content": "a b"}]});
+    let body =
+        json!({"model": "echo", "stream": true, "messages": [{"role": "user", "content": "a b"}]});
     let text = post(&server, "/chat/completions", body.clone())
         .await
         .text()

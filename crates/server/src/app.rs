@@ -1,8 +1,15 @@
 //! Building the application and serving it until a shutdown signal.
 
 use crate::error::ApiError;
+use crate::gateway::admission::Admission;
+use crate::gateway::auth::LastUsed;
+use crate::gateway::catalog::ModelCatalog;
 use crate::gateway::key_cache::KeyCache;
-use crate::routes::{admin, auth, keys, ops, orgs};
+use crate::gateway::proxy;
+use crate::gateway::tenants::TenantCache;
+use crate::metering::journal::Journal;
+use crate::metering::mover::Mover;
+use crate::routes::{admin, auth, keys, ops, orgs, usage};
 use crate::settings::Settings;
 use crate::state::AppState;
 use crate::telemetry;
@@ -12,15 +19,29 @@ use axum::response::IntoResponse;
 use axum::routing::{get, patch, post, put};
 use axum::Router;
 use kobo_domain::clock::Clock;
+use kobo_limits::{Limiter, LocalLimiter, RedisBus, RedisLimiter};
 use kobo_store::Store;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Gateway bodies carry whole conversations: allow more than the account routes.
+const GATEWAY_BODY_LIMIT: usize = 16 * 1024 * 1024;
 
 pub struct App {
     pub state: AppState,
+    background: Background,
+}
+
+/// Supervised background work: stopped and drained on shutdown.
+struct Background {
+    stop: CancellationToken,
+    tasks: TaskTracker,
+    mover: Option<Mover>,
 }
 
 impl App {
@@ -52,12 +73,67 @@ impl App {
         for m in &settings.models {
             store.upsert_model(&m.to_record(clock.now_ms())).await?;
         }
-        let keys = Arc::new(KeyCache::new(store.clone(), Duration::from_secs(1), None));
+        let stop = CancellationToken::new();
+        let tasks = TaskTracker::new();
+
+        // Limits: Redis when configured (shared by replicas), else in process.
+        let local: Arc<dyn Limiter> = Arc::new(LocalLimiter::new());
+        let (limiter, fallback, bus) = match &settings.redis_url {
+            Some(url) => {
+                let ns = settings.redis_namespace.clone();
+                let redis = RedisLimiter::connect(url, &ns, Duration::from_millis(500))
+                    .await
+                    .context("cannot reach Redis (KOBO_REDIS_URL)")?;
+                let bus = RedisBus::connect(url, &ns)
+                    .await
+                    .context("cannot reach Redis (KOBO_REDIS_URL)")?;
+                (
+                    Arc::new(redis) as Arc<dyn Limiter>,
+                    Some(local),
+                    Some(Arc::new(bus)),
+                )
+            }
+            None => (local, None, None),
+        };
+        // With a bus, revocations are pushed and the TTL is only a safety net.
+        let key_ttl = Duration::from_secs(if bus.is_some() { 30 } else { 1 });
+        let keys = Arc::new(KeyCache::new(store.clone(), key_ttl, bus.clone()));
+        let catalog = Arc::new(ModelCatalog::new(store.clone(), &settings.upstreams)?);
+        catalog.reload().await?;
+        let admission = Arc::new(Admission::new(
+            limiter,
+            fallback,
+            settings.rate_limiter_failure,
+            store.clone(),
+        ));
+
+        // The usage journal: open a new segment, then replay what earlier runs left.
+        let journal_dir = settings.data_dir.join("journal");
+        let (journal, _writer) = Journal::open(&journal_dir, settings.usage_journal_durability)
+            .context("cannot open the usage journal")?;
+        let mover = Mover::new(store.clone(), journal.shared.clone());
+        let replayed = mover
+            .drain()
+            .await
+            .context("cannot replay the usage journal")?;
+        if replayed > 0 {
+            tracing::info!(
+                records = replayed,
+                "Usage records left in the journal by an earlier run were moved to the database."
+            );
+        }
+
         let state = AppState {
             settings: Arc::new(settings),
+            tenants: Arc::new(TenantCache::new(store.clone(), Duration::from_secs(1))),
             store,
             clock,
             keys,
+            catalog,
+            admission,
+            journal,
+            last_used: Arc::new(LastUsed::default()),
+            tasks: TaskTracker::new(),
         };
         if let (Some(email), Some(pw)) = (
             &state.settings.operator_email,
@@ -68,7 +144,22 @@ impl App {
                 .await
                 .context("cannot create the operator account")?;
         }
-        Ok(Self { state })
+        if let Some(bus) = bus {
+            tasks.spawn(listen_for_invalidations(
+                bus,
+                state.keys.clone(),
+                stop.clone(),
+            ));
+        }
+        tasks.spawn(housekeeping(state.clone(), stop.clone()));
+        Ok(Self {
+            state,
+            background: Background {
+                stop,
+                tasks,
+                mover: Some(mover),
+            },
+        })
     }
 
     pub fn router(&self) -> Router {
@@ -101,9 +192,28 @@ impl App {
                 "/admin/organizations/{org_id}/limits",
                 put(admin::set_limits),
             )
+            .route(
+                "/admin/models",
+                get(admin::list_models).post(admin::create_model),
+            )
+            .route(
+                "/admin/models/{name}",
+                put(admin::update_model).delete(admin::delete_model),
+            )
+            .route("/usage", get(usage::summary))
+            .route("/usage/records", get(usage::records))
+            .route("/quotas", get(usage::quotas))
             .layer(DefaultBodyLimit::max(self.state.settings.max_body_bytes));
+        let gateway = Router::new()
+            .route("/v1/models", get(proxy::list_models))
+            .route("/v1/chat/completions", post(proxy::chat_completions))
+            .route("/v1/completions", post(proxy::completions))
+            .route("/v1/embeddings", post(proxy::embeddings))
+            .route("/api/v1/ai/complete", post(proxy::native_complete))
+            .layer(DefaultBodyLimit::max(GATEWAY_BODY_LIMIT));
 
         Router::new()
+            .merge(gateway)
             .nest("/api/v1", account)
             .route("/health", get(ops::health))
             .route("/ready", get(ops::ready))
@@ -132,20 +242,80 @@ impl App {
 
     /// Serves on `listener` until `shutdown` completes; in-flight requests finish first.
     pub async fn serve(
-        self,
+        mut self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let router = self.router();
+        let stop = self.background.stop.clone();
+        if let Some(mover) = self.background.mover.take() {
+            self.background.tasks.spawn(mover.run(stop.clone()));
+        }
         tracing::info!(address = %listener.local_addr()?, "Kobo is listening.");
-        axum::serve(
+        let served = axum::serve(
             listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
-        .await?;
-        tracing::info!("Kobo stopped accepting requests; finishing background work.");
+        .await;
+        tracing::info!("Kobo stopped accepting requests; finishing streams and background work.");
+        self.state.tasks.close();
+        self.state.tasks.wait().await;
+        stop.cancel();
+        self.background.tasks.close();
+        self.background.tasks.wait().await;
+        flush_last_used(&self.state).await;
+        served?;
         Ok(())
+    }
+}
+
+/// Drops revoked keys from the cache when another replica says so.
+async fn listen_for_invalidations(
+    bus: Arc<RedisBus>,
+    keys: Arc<crate::gateway::key_cache::KeyCache>,
+    stop: CancellationToken,
+) {
+    let mut sub = bus.subscribe();
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            ev = sub.next_event() => match ev {
+                Some(kobo_limits::BusEvent::Message(prefix)) => keys.forget(&prefix),
+                Some(kobo_limits::BusEvent::Resubscribed) => keys.clear(),
+                Some(_) => {}
+                None => return,
+            },
+        }
+    }
+}
+
+/// Periodic upkeep: coalesced key last-used times, catalog refresh, idempotency expiry.
+async fn housekeeping(state: AppState, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    let mut rounds: u64 = 0;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        rounds += 1;
+        flush_last_used(&state).await;
+        if let Err(e) = state.catalog.reload().await {
+            tracing::warn!(error = %e, "The model catalog could not be refreshed.");
+        }
+        if rounds % 60 == 0 {
+            if let Err(e) = state.store.purge_idempotency(state.clock.now_ms()).await {
+                tracing::warn!(error = %e, "Expired idempotency keys could not be purged.");
+            }
+        }
+    }
+}
+
+async fn flush_last_used(state: &AppState) {
+    let used = state.last_used.take();
+    if let Err(e) = state.store.touch_keys(&used).await {
+        tracing::warn!(error = %e, "API key last-used times could not be written.");
     }
 }
 

@@ -7,6 +7,7 @@ pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod gateway;
+pub mod metering;
 pub mod openapi;
 pub mod routes;
 pub mod settings;

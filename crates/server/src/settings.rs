@@ -116,6 +116,7 @@ struct FileSettings {
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
     redis_url: Option<String>,
+    redis_namespace: Option<String>,
     public_url: Option<String>,
     usage_journal_durability: Option<Durability>,
     rate_limiter_failure: Option<LimiterFailure>,
@@ -159,6 +160,8 @@ pub struct Settings {
     pub test_now: Option<chrono::DateTime<chrono::Utc>>,
     /// Body limit on account routes.
     pub max_body_bytes: usize,
+    /// Prefix of every Redis key (`KOBO_REDIS_NAMESPACE`), so deployments can share a server.
+    pub redis_namespace: String,
 }
 
 impl Settings {
@@ -186,6 +189,7 @@ impl Settings {
             models: Vec::new(),
             test_now: None,
             max_body_bytes: 1024 * 1024,
+            redis_namespace: "default".into(),
         }
     }
 
@@ -217,6 +221,9 @@ impl Settings {
             s.database_url = v;
         }
         s.redis_url = pick("KOBO_REDIS_URL", file.redis_url).filter(|v| !v.is_empty());
+        if let Some(v) = pick("KOBO_REDIS_NAMESPACE", file.redis_namespace) {
+            s.redis_namespace = v;
+        }
         if let Some(v) = pick("KOBO_PUBLIC_URL", file.public_url) {
             s.public_url = v.trim_end_matches('/').to_string();
         }

@@ -12,6 +12,7 @@ mod catalog;
 mod keys;
 mod records;
 mod sql;
+mod usage;
 
 pub use records::*;
 pub use sql::{connect, Backend, SqlStore};
@@ -136,8 +137,67 @@ pub trait Catalog: Send + Sync {
     async fn delete_model(&self, name: &str) -> Result<bool>;
 }
 
+/// Usage records and everything metering keeps beside them.
+#[async_trait]
+pub trait Usage: Send + Sync {
+    /// Inserts records not stored yet (by id) and adds exactly those to the daily
+    /// rollups, in one transaction; returns how many were new.
+    async fn insert_usage(&self, records: &[UsageRecord]) -> Result<usize>;
+    /// Totals per group over Lagos days `from_day..=to_day` (`YYYY-MM-DD`), from the rollups.
+    async fn usage_summary(
+        &self,
+        org: OrgId,
+        from_day: &str,
+        to_day: &str,
+        group_by: UsageGroupBy,
+    ) -> Result<Vec<UsageGroup>>;
+    /// Records newest first, strictly before the cursor `(created_at, id)`.
+    async fn usage_records(
+        &self,
+        org: OrgId,
+        from_ms: i64,
+        to_ms: i64,
+        before: Option<(i64, String)>,
+        limit: u32,
+    ) -> Result<Vec<UsageRecord>>;
+    /// Billed (tokens, calls) over Lagos days, to rebuild quota counters.
+    async fn billed_totals(&self, org: OrgId, from_day: &str, to_day: &str) -> Result<(u64, u64)>;
+    /// Billed requests of one key on one Lagos day, to rebuild its daily cap counter.
+    async fn key_billed_requests(&self, key: ApiKeyId, day: &str) -> Result<u64>;
+    /// All records of every tenant (tests and the operator's checks).
+    async fn usage_count(&self) -> Result<u64>;
+
+    async fn idem_claim(
+        &self,
+        org: OrgId,
+        key: &str,
+        request_hash: &str,
+        now_ms: i64,
+        expires_at: i64,
+    ) -> Result<IdemClaim>;
+    async fn idem_complete(
+        &self,
+        org: OrgId,
+        key: &str,
+        status: u16,
+        content_type: &str,
+        body: &str,
+    ) -> Result<()>;
+    /// Frees a key whose request failed before it had an answer worth keeping.
+    async fn idem_release(&self, org: OrgId, key: &str) -> Result<()>;
+    async fn purge_idempotency(&self, now_ms: i64) -> Result<u64>;
+
+    /// Keeps a finished quota period's figures; false if already archived.
+    async fn archive_period(&self, org: OrgId, p: &QuotaPeriodRecord) -> Result<bool>;
+    async fn archived_periods(&self, org: OrgId) -> Result<Vec<QuotaPeriodRecord>>;
+    /// Writes to the notifications outbox once per dedupe key; false if it was there.
+    async fn notify(&self, n: &NotificationRecord) -> Result<bool>;
+    async fn notifications(&self, org: OrgId, kind_prefix: &str)
+        -> Result<Vec<NotificationRecord>>;
+}
+
 /// Everything the server needs, as one object behind `Arc<dyn Store>`.
-pub trait Store: Accounts + Keys + Catalog + Health + Send + Sync {
+pub trait Store: Accounts + Keys + Catalog + Usage + Health + Send + Sync {
     fn backend(&self) -> Backend;
 }
 

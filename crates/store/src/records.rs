@@ -113,3 +113,91 @@ pub struct ModelRecord {
     #[serde(default)]
     pub updated_at: i64,
 }
+
+/// One gateway request, as metered. `id` is the request id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageRecord {
+    pub id: String,
+    pub org_id: OrgId,
+    pub workspace_id: WorkspaceId,
+    pub api_key_id: Option<ApiKeyId>,
+    pub user_id: Option<UserId>,
+    pub endpoint: String,
+    pub model: String,
+    pub upstream: String,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cost_millikobo: i64,
+    pub upstream_cost_micro_usd: i64,
+    pub latency_ms: u64,
+    pub status: u16,
+    pub error_code: Option<String>,
+    pub streamed: bool,
+    /// `YYYY-MM-DD` in Africa/Lagos.
+    pub lagos_day: String,
+    pub created_at: i64,
+}
+
+impl UsageRecord {
+    /// Billed requests: answered successfully (a stream the client left is billed too).
+    pub fn billed(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UsageGroupBy {
+    Model,
+    Day,
+    ApiKey,
+    Workspace,
+}
+
+/// Totals of one group of a usage summary.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UsageGroup {
+    pub key: String,
+    pub requests: u64,
+    pub errors: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cost_millikobo: i64,
+    pub upstream_cost_micro_usd: i64,
+    pub latency_ms_sum: u64,
+}
+
+/// What a claim on an idempotency key found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IdemClaim {
+    /// This request owns the key now.
+    Claimed,
+    /// Another request with the key is still running.
+    Running { request_hash: String },
+    /// The first answer, to be replayed.
+    Done {
+        request_hash: String,
+        status: u16,
+        content_type: String,
+        body: String,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct QuotaPeriodRecord {
+    pub period_start: String,
+    pub period_end: String,
+    pub tokens: u64,
+    pub api_calls: u64,
+    pub archived_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NotificationRecord {
+    pub id: String,
+    pub org_id: OrgId,
+    pub kind: String,
+    pub dedupe_key: String,
+    pub payload: String,
+    pub created_at: i64,
+}

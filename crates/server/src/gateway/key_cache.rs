@@ -73,6 +73,10 @@ impl KeyCache {
         }
     }
 
+    pub fn clear(&self) {
+        self.entries.write().clear();
+    }
+
     pub fn forget(&self, prefix: &str) {
         self.entries.write().remove(prefix);
     }

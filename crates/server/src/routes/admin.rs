@@ -150,3 +150,142 @@ pub async fn set_limits(
     tracing::info!(org_id = %org, limits = %json, "The operator changed an organization's limits.");
     Ok(Json(org_view(rec)))
 }
+
+#[derive(Deserialize, ToSchema)]
+pub struct ModelBody {
+    pub name: Option<String>,
+    pub upstream: String,
+    pub upstream_model: Option<String>,
+    pub input_price_per_1k_kobo: i64,
+    pub output_price_per_1k_kobo: i64,
+    #[serde(default)]
+    pub input_cost_per_1k_micro_usd: i64,
+    #[serde(default)]
+    pub output_cost_per_1k_micro_usd: i64,
+    #[serde(default)]
+    pub fallbacks: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ModelList {
+    #[schema(value_type = Vec<Object>)]
+    pub data: Vec<kobo_store::ModelRecord>,
+}
+
+fn model_record(state: &AppState, name: &str, b: ModelBody) -> ApiResult<kobo_store::ModelRecord> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 200 {
+        return Err(
+            ApiError::unprocessable("invalid_request", "name must be 1 to 200 characters")
+                .with_param("name"),
+        );
+    }
+    if !state.catalog.has_upstream(&b.upstream) {
+        return Err(ApiError::unprocessable(
+            "unknown_upstream",
+            format!("there is no upstream `{}` in the configuration", b.upstream),
+        )
+        .with_param("upstream"));
+    }
+    let prices = [
+        b.input_price_per_1k_kobo,
+        b.output_price_per_1k_kobo,
+        b.input_cost_per_1k_micro_usd,
+        b.output_cost_per_1k_micro_usd,
+    ];
+    if prices.iter().any(|p| *p < 0) {
+        return Err(ApiError::unprocessable(
+            "invalid_request",
+            "prices and costs must not be negative",
+        ));
+    }
+    if b.fallbacks.iter().any(|f| f == name) {
+        return Err(ApiError::unprocessable(
+            "invalid_request",
+            "a model cannot fall back to itself",
+        )
+        .with_param("fallbacks"));
+    }
+    Ok(kobo_store::ModelRecord {
+        name: name.to_string(),
+        upstream: b.upstream,
+        upstream_model: b
+            .upstream_model
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| name.to_string()),
+        input_price_per_1k_kobo: b.input_price_per_1k_kobo,
+        output_price_per_1k_kobo: b.output_price_per_1k_kobo,
+        input_cost_per_1k_micro_usd: b.input_cost_per_1k_micro_usd,
+        output_cost_per_1k_micro_usd: b.output_cost_per_1k_micro_usd,
+        fallbacks: b.fallbacks,
+        updated_at: state.clock.now_ms(),
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/admin/models", tag = "operator", responses((status = 200, body = ModelList)), security(("session" = [])))]
+pub async fn list_models(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<ModelList>> {
+    caller.require_operator()?;
+    let mut data: Vec<_> = state.catalog.all().values().cloned().collect();
+    data.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(Json(ModelList { data }))
+}
+
+#[utoipa::path(post, path = "/api/v1/admin/models", tag = "operator", request_body = ModelBody, responses((status = 201), (status = 409, description = "exists")), security(("session" = [])))]
+pub async fn create_model(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(b): JsonBody<ModelBody>,
+) -> ApiResult<(axum::http::StatusCode, Json<kobo_store::ModelRecord>)> {
+    caller.require_operator()?;
+    let name = b.name.clone().unwrap_or_default();
+    if state
+        .store
+        .models()
+        .await?
+        .iter()
+        .any(|m| m.name == name.trim())
+    {
+        return Err(ApiError::conflict(
+            "already_exists",
+            format!("the model `{name}` exists; use PUT to change it"),
+        ));
+    }
+    let rec = model_record(&state, &name, b)?;
+    state.store.upsert_model(&rec).await?;
+    state.catalog.reload().await?;
+    tracing::info!(model = %rec.name, "The operator added a model.");
+    Ok((axum::http::StatusCode::CREATED, Json(rec)))
+}
+
+#[utoipa::path(put, path = "/api/v1/admin/models/{name}", tag = "operator", request_body = ModelBody, responses((status = 200)), security(("session" = [])))]
+pub async fn update_model(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    JsonBody(b): JsonBody<ModelBody>,
+) -> ApiResult<Json<kobo_store::ModelRecord>> {
+    caller.require_operator()?;
+    let rec = model_record(&state, &name, b)?;
+    state.store.upsert_model(&rec).await?;
+    state.catalog.reload().await?;
+    tracing::info!(model = %rec.name, "The operator changed a model.");
+    Ok(Json(rec))
+}
+
+#[utoipa::path(delete, path = "/api/v1/admin/models/{name}", tag = "operator", responses((status = 204), (status = 404)), security(("session" = [])))]
+pub async fn delete_model(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<axum::http::StatusCode> {
+    caller.require_operator()?;
+    if !state.store.delete_model(&name).await? {
+        return Err(ApiError::not_found("model"));
+    }
+    state.catalog.reload().await?;
+    tracing::info!(model = %name, "The operator removed a model.");
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}

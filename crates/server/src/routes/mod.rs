@@ -5,3 +5,4 @@ pub mod auth;
 pub mod keys;
 pub mod ops;
 pub mod orgs;
+pub mod usage;

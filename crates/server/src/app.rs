@@ -304,7 +304,7 @@ async fn housekeeping(state: AppState, stop: CancellationToken) {
         if let Err(e) = state.catalog.reload().await {
             tracing::warn!(error = %e, "The model catalog could not be refreshed.");
         }
-        if rounds % 60 == 0 {
+        if rounds.is_multiple_of(60) {
             if let Err(e) = state.store.purge_idempotency(state.clock.now_ms()).await {
                 tracing::warn!(error = %e, "Expired idempotency keys could not be purged.");
             }

@@ -15,7 +15,7 @@ pub struct ApiError {
     pub extra: Map<String, Value>,
     pub retry_after_secs: Option<u64>,
     /// Extra response headers (e.g. the rate-limit headers on a 429).
-    pub headers: axum::http::HeaderMap,
+    pub headers: Option<Box<axum::http::HeaderMap>>,
 }
 
 impl ApiError {
@@ -27,7 +27,7 @@ impl ApiError {
             param: None,
             extra: Map::new(),
             retry_after_secs: None,
-            headers: Default::default(),
+            headers: None,
         }
     }
 
@@ -122,7 +122,9 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut res = (self.status, axum::Json(self.body())).into_response();
-        res.headers_mut().extend(self.headers);
+        if let Some(h) = self.headers {
+            res.headers_mut().extend(*h);
+        }
         if let Some(secs) = self.retry_after_secs {
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
                 res.headers_mut().insert(header::RETRY_AFTER, v);

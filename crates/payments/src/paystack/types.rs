@@ -453,7 +453,7 @@ mod tests {
         assert_eq!(t.gateway_response.as_deref(), Some("Successful"));
         assert_eq!(t.customer_email.as_deref(), Some("demo@test.com"));
         assert_eq!(t.metadata, Value::Null, "\"\" metadata is null");
-        let auth = t.authorization.unwrap();
+        let auth = t.authorization.clone().unwrap();
         assert_eq!(auth.authorization_code, "AUTH_uh8bcl3zbn");
         assert!(auth.reusable);
         assert_eq!(auth.last4.as_deref(), Some("4081"));

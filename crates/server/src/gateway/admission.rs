@@ -231,7 +231,9 @@ impl Admission {
                 "rate limit reached; retry after the time in Retry-After",
             )
             .retry_after(retry_after_secs(wait));
-            headers.apply(&mut err.headers);
+            let mut h = HeaderMap::new();
+            headers.apply(&mut h);
+            err.headers = Some(Box::new(h));
             return Err(AdmitError::Api(Box::new(err)));
         }
         let tpm_rules: Vec<RateRule> = token_rules.iter().map(|i| rules[*i].clone()).collect();

@@ -320,3 +320,110 @@ macro_rules! both_backends {
         }
     };
 }
+
+impl TestApp {
+    /// A tenant with an API key, ready to call the gateway.
+    pub async fn tenant_with_key(&self, email: &str, body: Value) -> (Tenant, String, Value) {
+        let t = self.signup(email).await;
+        let k = self.create_key(&t, body).await;
+        (t, s(&k, "key"), k)
+    }
+
+    pub async fn chat(&self, key: &str, body: Value) -> Response {
+        self.client
+            .post(self.url("/v1/chat/completions"))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Waits until the usage journal has been moved to the database (bounded).
+    pub async fn usage_settled(&self, expected: u64) -> u64 {
+        let mut n = 0;
+        for _ in 0..200 {
+            n = self.state.store.usage_count().await.expect("count");
+            if n >= expected {
+                return n;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        n
+    }
+
+    /// Upgrades the tenant's plan through the operator.
+    pub async fn grant_plan(&self, t: &Tenant, plan: &str) {
+        let op = self.operator_token().await;
+        let res = self
+            .put(
+                &format!("/api/v1/admin/organizations/{}/plan", t.org_id),
+                &op,
+                json!({"plan": plan}),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        self.state.tenants.forget(t.org_id.parse().unwrap());
+    }
+
+    pub async fn set_limits(&self, t: &Tenant, limits: Value) {
+        let op = self.operator_token().await;
+        let res = self
+            .put(
+                &format!("/api/v1/admin/organizations/{}/limits", t.org_id),
+                &op,
+                limits,
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        self.state.tenants.forget(t.org_id.parse().unwrap());
+    }
+}
+
+/// Settings pointing at a mock upstream process: an OpenAI-shaped and an Anthropic-shaped
+/// upstream, and models over them.
+pub fn with_mock_upstreams(s: &mut Settings, addr: &str) {
+    use kobo_server::settings::{ModelConfig, UpstreamConfig};
+    let up = |name: &str, kind: kobo_providers::UpstreamKind, timeout_ms: u64| UpstreamConfig {
+        name: name.into(),
+        kind,
+        base_url: format!("http://{addr}/v1"),
+        api_key_env: None,
+        timeout_ms,
+        connect_timeout_ms: 1000,
+        first_byte_timeout_ms: timeout_ms,
+        max_retries: 1,
+    };
+    s.upstreams = vec![
+        up("local", kobo_providers::UpstreamKind::OpenAi, 5000),
+        up("claude", kobo_providers::UpstreamKind::Anthropic, 5000),
+        up("impatient", kobo_providers::UpstreamKind::OpenAi, 300),
+    ];
+    let model = |name: &str,
+                 upstream: &str,
+                 upstream_model: &str,
+                 inp: i64,
+                 out: i64,
+                 fallbacks: &[&str]| ModelConfig {
+        name: name.into(),
+        upstream: upstream.into(),
+        upstream_model: Some(upstream_model.into()),
+        input_price_per_1k_kobo: inp,
+        output_price_per_1k_kobo: out,
+        input_cost_per_1k_micro_usd: 150,
+        output_cost_per_1k_micro_usd: 600,
+        fallbacks: fallbacks.iter().map(|f| f.to_string()).collect(),
+    };
+    s.models = vec![
+        model("gpt-4o-mini", "local", "echo", 22, 88, &[]),
+        model("gpt-3.5-turbo", "local", "echo", 11, 33, &[]),
+        model("gpt-4o", "local", "fail-503", 350, 1050, &["gpt-4o-mini"]),
+        model("claude-3-haiku", "claude", "echo", 25, 125, &[]),
+        model("broken", "local", "fail-500", 1, 1, &[]),
+        model("picky", "local", "bad-request", 1, 1, &[]),
+        model("sluggish", "impatient", "slow", 1, 1, &[]),
+        model("dying", "local", "die-midstream", 1, 1, &[]),
+        model("endless", "local", "long-stream", 1, 1, &[]),
+        model("quiet", "local", "no-usage", 1000, 2000, &[]),
+    ];
+}

@@ -3,10 +3,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
 mod harness;
+mod procs;
 
 mod accounts;
 mod api_keys;
 mod bad_input;
+mod gateway;
 mod isolation;
+mod metering;
 mod ops;
+mod quotas;
 mod roles;

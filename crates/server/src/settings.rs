@@ -348,6 +348,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_example_file_is_valid() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../kobo.example.toml");
+        let s = Settings::load(Some(&path), &|_| None).unwrap();
+        assert_eq!(s.listen.port(), 8080);
+        assert_eq!(s.usage_journal_durability, Durability::Fsync);
+    }
+
+    #[test]
     fn environment_wins_and_unknown_keys_fail() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("kobo.toml");

@@ -8,6 +8,7 @@
 //! against both.
 
 mod accounts;
+mod billing;
 mod catalog;
 mod keys;
 mod records;
@@ -196,8 +197,50 @@ pub trait Usage: Send + Sync {
         -> Result<Vec<NotificationRecord>>;
 }
 
+/// Subscriptions, payments and provider events.
+#[async_trait]
+pub trait Billing: Send + Sync {
+    /// Inserts a new subscription and its first payment; an unpaid earlier checkout of the
+    /// organization is cancelled in the same transaction.
+    async fn start_subscription(
+        &self,
+        sub: &SubscriptionRecord,
+        payment: &PaymentRecord,
+    ) -> Result<()>;
+    async fn save_subscription(&self, sub: &SubscriptionRecord) -> Result<()>;
+    /// The newest subscription that is not cancelled.
+    async fn current_subscription(&self, org: OrgId) -> Result<Option<SubscriptionRecord>>;
+    async fn subscription(&self, org: OrgId, id: &str) -> Result<Option<SubscriptionRecord>>;
+    async fn subscription_by_id(&self, id: &str) -> Result<Option<SubscriptionRecord>>;
+    /// Subscriptions whose next renewal step is due.
+    async fn due_subscriptions(&self, now_ms: i64) -> Result<Vec<SubscriptionRecord>>;
+    /// Claims renewal work on one subscription until `until_ms` (one replica at a time).
+    async fn claim_subscription(&self, id: &str, now_ms: i64, until_ms: i64) -> Result<bool>;
+    async fn release_subscription(&self, id: &str) -> Result<()>;
+    async fn set_org_status(&self, org: OrgId, plan_id: Option<&str>, status: &str) -> Result<()>;
+    async fn create_payment(&self, p: &PaymentRecord) -> Result<()>;
+    async fn payment_by_reference(&self, reference: &str) -> Result<Option<PaymentRecord>>;
+    async fn payments_of(&self, org: OrgId) -> Result<Vec<PaymentRecord>>;
+    /// Settles a payment at most once, with its effects, in one transaction; with an
+    /// event, the event is stored (once per identity) in the same transaction.
+    async fn apply_settlement(
+        &self,
+        event: Option<&PaymentEventRecord>,
+        s: &Settlement,
+    ) -> Result<Applied>;
+    /// Stores an event that settles nothing (unknown kinds, failed verification); false if seen.
+    async fn record_event(&self, ev: &PaymentEventRecord) -> Result<bool>;
+    async fn mark_refunded(&self, ev: &PaymentEventRecord, reference: &str) -> Result<Applied>;
+    /// Events newest first, strictly before the cursor `(received_at, id)`.
+    async fn payment_events(
+        &self,
+        before: Option<(i64, String)>,
+        limit: u32,
+    ) -> Result<Vec<PaymentEventRecord>>;
+}
+
 /// Everything the server needs, as one object behind `Arc<dyn Store>`.
-pub trait Store: Accounts + Keys + Catalog + Usage + Health + Send + Sync {
+pub trait Store: Accounts + Keys + Catalog + Usage + Billing + Health + Send + Sync {
     fn backend(&self) -> Backend;
 }
 

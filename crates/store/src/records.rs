@@ -201,3 +201,98 @@ pub struct NotificationRecord {
     pub payload: String,
     pub created_at: i64,
 }
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubscriptionRecord {
+    pub id: String,
+    pub org_id: OrgId,
+    pub plan_id: String,
+    pub status: String,
+    pub billing_cycle: String,
+    pub anchor_day: u32,
+    pub price_kobo: i64,
+    pub provider: String,
+    pub payment_method: String,
+    pub billing_email: String,
+    pub period_start: Option<i64>,
+    pub period_end: Option<i64>,
+    pub cancel_at_period_end: bool,
+    pub pending_plan_id: Option<String>,
+    pub authorization_code: Option<String>,
+    pub renewal_attempts: u32,
+    pub next_attempt_at: Option<i64>,
+    pub past_due_since: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub cancelled_at: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaymentRecord {
+    pub id: String,
+    pub org_id: OrgId,
+    pub subscription_id: Option<String>,
+    pub provider: String,
+    pub reference: String,
+    pub purpose: String,
+    pub plan_id: Option<String>,
+    pub amount_kobo: i64,
+    pub currency: String,
+    pub status: String,
+    pub provider_txn_id: Option<String>,
+    pub paid_amount_kobo: Option<i64>,
+    pub detail: Option<String>,
+    pub created_at: i64,
+    pub settled_at: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PaymentEventRecord {
+    pub id: String,
+    pub provider: String,
+    pub identity: String,
+    pub event: String,
+    pub reference: Option<String>,
+    pub payload: String,
+    pub outcome: String,
+    pub detail: Option<String>,
+    pub received_at: i64,
+}
+
+/// What a verified provider answer says about one of our payments.
+#[derive(Clone, Debug)]
+pub struct Settlement {
+    pub reference: String,
+    /// `success`, `failed` or `flagged` (paid, but not what we expected).
+    pub status: String,
+    pub provider_txn_id: Option<String>,
+    pub paid_amount_kobo: Option<i64>,
+    pub detail: Option<String>,
+    pub now_ms: i64,
+    /// For a success: the subscription change it buys.
+    pub activation: Option<Activation>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Activation {
+    pub subscription_id: String,
+    pub plan_id: String,
+    pub price_kobo: Option<i64>,
+    pub period_start: Option<i64>,
+    pub period_end: Option<i64>,
+    pub anchor_day: Option<u32>,
+    pub authorization_code: Option<String>,
+}
+
+/// What applying a settlement did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// This call settled the payment (and applied its effects).
+    Settled,
+    /// The payment was already settled (by the callback, a replay, a concurrent copy).
+    AlreadySettled,
+    /// The event was seen before: nothing at all was done.
+    DuplicateEvent,
+    /// No payment of ours has this reference.
+    UnknownReference,
+}

@@ -111,16 +111,41 @@ async fn row_level_security_hides_other_tenants() {
     let url = app.state.settings.database_url.clone();
     let role = format!("kobo_rls_{}", uuid::Uuid::new_v4().simple());
     let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
-    sqlx::query(&format!("CREATE ROLE {role} LOGIN")).execute(&mut admin).await.unwrap();
-    sqlx::query(&format!("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")).execute(&mut admin).await.unwrap();
+    sqlx::query(&format!("CREATE ROLE {role} LOGIN"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    sqlx::query(&format!(
+        "GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}"
+    ))
+    .execute(&mut admin)
+    .await
+    .unwrap();
     let role_url = url.replacen("root@", &format!("{role}@"), 1);
     let mut conn = sqlx::PgConnection::connect(&role_url).await.unwrap();
-    sqlx::query("SELECT set_config('kobo.org_id', $1, false)").bind(&a.org_id).execute(&mut conn).await.unwrap();
+    sqlx::query("SELECT set_config('kobo.org_id', $1, false)")
+        .bind(&a.org_id)
+        .execute(&mut conn)
+        .await
+        .unwrap();
     for table in ["api_keys", "workspaces", "memberships"] {
-        let orgs: Vec<String> = sqlx::query_scalar(&format!("SELECT DISTINCT org_id FROM {table}")).fetch_all(&mut conn).await.unwrap();
-        assert_eq!(orgs, vec![a.org_id.clone()], "{table} leaked another tenant");
+        let orgs: Vec<String> = sqlx::query_scalar(&format!("SELECT DISTINCT org_id FROM {table}"))
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(
+            orgs,
+            vec![a.org_id.clone()],
+            "{table} leaked another tenant"
+        );
     }
     drop(conn);
-    sqlx::query(&format!("DROP OWNED BY {role}")).execute(&mut admin).await.unwrap();
-    sqlx::query(&format!("DROP ROLE {role}")).execute(&mut admin).await.unwrap();
+    sqlx::query(&format!("DROP OWNED BY {role}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    sqlx::query(&format!("DROP ROLE {role}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
 }

@@ -121,7 +121,7 @@ async fn token_quota_never_overshoots(app: TestApp) {
         async move { app.chat(&key, json!({"model": "mock-echo", "max_tokens": 40, "messages": user(&format!("race number {i}"))})).await.status() }
     });
     let statuses = futures::future::join_all(futs).await;
-    assert!(statuses.iter().any(|s| *s == StatusCode::TOO_MANY_REQUESTS));
+    assert!(statuses.contains(&StatusCode::TOO_MANY_REQUESTS));
     let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count() as u64;
     app.usage_settled(ok).await;
     let (_, sum) = body(app.get("/api/v1/usage", &t.token).await).await;

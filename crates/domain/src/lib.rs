@@ -6,6 +6,7 @@ pub mod clock;
 pub mod email;
 pub mod holidays;
 pub mod ids;
+pub mod invoice;
 pub mod money;
 pub mod password;
 pub mod plan;

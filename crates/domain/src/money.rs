@@ -317,7 +317,7 @@ pub fn parse_naira_decimal(input: &str) -> Result<Kobo, MoneyError> {
 }
 
 /// `1234567` → `"1,234,567"`.
-fn group_thousands(n: u64) -> String {
+pub fn group_thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {

@@ -9,7 +9,9 @@ use crate::gateway::proxy;
 use crate::gateway::tenants::TenantCache;
 use crate::metering::journal::Journal;
 use crate::metering::mover::Mover;
-use crate::routes::{admin, auth, keys, ops, orgs, usage};
+use crate::routes::{
+    admin, admin_billing, auth, billing, invoices, keys, ops, orgs, usage, webhooks,
+};
 use crate::settings::Settings;
 use crate::state::AppState;
 use crate::telemetry;
@@ -123,6 +125,8 @@ impl App {
             );
         }
 
+        let payments = crate::billing::providers::Providers::from_settings(&settings)
+            .context("the payment provider settings are invalid")?;
         let state = AppState {
             settings: Arc::new(settings),
             tenants: Arc::new(TenantCache::new(store.clone(), Duration::from_secs(1))),
@@ -133,6 +137,7 @@ impl App {
             admission,
             journal,
             last_used: Arc::new(LastUsed::default()),
+            payments: Arc::new(payments),
             tasks: TaskTracker::new(),
         };
         if let (Some(email), Some(pw)) = (
@@ -152,6 +157,11 @@ impl App {
             ));
         }
         tasks.spawn(housekeeping(state.clone(), stop.clone()));
+        tasks.spawn(crate::invoices::schedule::run(state.clone(), stop.clone()));
+        tasks.spawn(crate::billing::schedule::renewals(
+            state.clone(),
+            stop.clone(),
+        ));
         Ok(Self {
             state,
             background: Background {
@@ -200,6 +210,49 @@ impl App {
                 "/admin/models/{name}",
                 put(admin::update_model).delete(admin::delete_model),
             )
+            .route(
+                "/admin/plans",
+                get(admin_billing::list_plans).post(admin_billing::create_plan),
+            )
+            .route("/admin/plans/{id}", put(admin_billing::update_plan))
+            .route("/admin/payment-events", get(admin_billing::payment_events))
+            .route(
+                "/admin/payments/{reference}/refund",
+                post(admin_billing::refund),
+            )
+            .route("/billing/plans", get(billing::plans))
+            .route("/billing/subscriptions", post(billing::subscribe))
+            .route("/billing/subscriptions/current", get(billing::current))
+            .route(
+                "/billing/subscriptions/{id}/change-plan",
+                post(billing::change_plan),
+            )
+            .route("/billing/subscriptions/{id}/cancel", post(billing::cancel))
+            .route("/billing/payments", get(billing::payments))
+            .route("/billing/callback", get(billing::callback))
+            .route("/billing/invoices", get(invoices::list))
+            .route("/billing/invoices/{id}", get(invoices::get_one))
+            .route("/billing/invoices/{id}/pdf", get(invoices::pdf))
+            .route("/admin/invoices/{id}/cancel", post(invoices::cancel))
+            .route(
+                "/admin/invoices/{id}/credit-notes",
+                post(invoices::credit_note),
+            )
+            .route("/admin/billing/run", post(invoices::run))
+            .route(
+                "/admin/tax-rates",
+                get(invoices::tax_rates).post(invoices::add_tax_rate),
+            )
+            .route(
+                "/admin/holidays",
+                get(invoices::holidays).post(invoices::add_holiday),
+            )
+            .route(
+                "/admin/organizations/{org_id}/invoice-prefix",
+                put(invoices::set_prefix),
+            )
+            .route("/webhooks/paystack", post(webhooks::paystack))
+            .route("/webhooks/flutterwave", post(webhooks::flutterwave))
             .route("/usage", get(usage::summary))
             .route("/usage/records", get(usage::records))
             .route("/quotas", get(usage::quotas))

@@ -3,10 +3,12 @@
 
 pub mod accounts;
 pub mod app;
+pub mod billing;
 pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod gateway;
+pub mod invoices;
 pub mod metering;
 pub mod openapi;
 pub mod routes;

@@ -130,6 +130,8 @@ struct FileSettings {
     flutterwave_secret_hash: Option<String>,
     flutterwave_base_url: Option<String>,
     #[serde(default)]
+    seller: Option<SellerSettings>,
+    #[serde(default)]
     upstreams: Vec<UpstreamConfig>,
     #[serde(default)]
     models: Vec<ModelConfig>,
@@ -162,6 +164,41 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Prefix of every Redis key (`KOBO_REDIS_NAMESPACE`), so deployments can share a server.
     pub redis_namespace: String,
+    /// The operator as printed on invoices (`[seller]`, `KOBO_SELLER_*`).
+    pub seller: SellerSettings,
+}
+
+/// The seller printed on invoices.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SellerSettings {
+    /// `KOBO_SELLER_NAME`.
+    #[serde(default = "default_seller_name")]
+    pub name: String,
+    /// `KOBO_SELLER_ADDRESS`: lines separated by `;`.
+    #[serde(default)]
+    pub address: Vec<String>,
+    /// `KOBO_SELLER_TIN`: tax identification number.
+    #[serde(default)]
+    pub tin: Option<String>,
+    /// `KOBO_SELLER_EMAIL`.
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+fn default_seller_name() -> String {
+    "Kobo".into()
+}
+
+impl Default for SellerSettings {
+    fn default() -> Self {
+        Self {
+            name: default_seller_name(),
+            address: Vec::new(),
+            tin: None,
+            email: None,
+        }
+    }
 }
 
 impl Settings {
@@ -190,6 +227,7 @@ impl Settings {
             test_now: None,
             max_body_bytes: 1024 * 1024,
             redis_namespace: "default".into(),
+            seller: SellerSettings::default(),
         }
     }
 
@@ -289,6 +327,25 @@ impl Settings {
                 message: format!("{v}: {e} (an RFC 3339 instant)"),
             })?;
             s.test_now = Some(t.with_timezone(&chrono::Utc));
+        }
+        if let Some(seller) = file.seller {
+            s.seller = seller;
+        }
+        if let Some(v) = env("KOBO_SELLER_NAME") {
+            s.seller.name = v;
+        }
+        if let Some(v) = env("KOBO_SELLER_ADDRESS") {
+            s.seller.address = v
+                .split(';')
+                .map(|l| l.trim().to_string())
+                .filter(|l| !l.is_empty())
+                .collect();
+        }
+        if let Some(v) = env("KOBO_SELLER_TIN") {
+            s.seller.tin = Some(v).filter(|v| !v.is_empty());
+        }
+        if let Some(v) = env("KOBO_SELLER_EMAIL") {
+            s.seller.email = Some(v).filter(|v| !v.is_empty());
         }
         s.upstreams = file.upstreams;
         s.models = file.models;

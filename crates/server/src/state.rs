@@ -1,5 +1,6 @@
 //! The one application state: services in `Arc`s, no globals.
 
+use crate::billing::providers::Providers;
 use crate::gateway::admission::Admission;
 use crate::gateway::auth::LastUsed;
 use crate::gateway::catalog::ModelCatalog;
@@ -23,6 +24,8 @@ pub struct AppState {
     pub admission: Arc<Admission>,
     pub journal: Journal,
     pub last_used: Arc<LastUsed>,
+    /// The payment providers configured (Paystack, Flutterwave).
+    pub payments: Arc<Providers>,
     /// Request work that outlives its handler (streams); shutdown waits for it.
     pub tasks: TaskTracker,
 }

@@ -198,6 +198,43 @@ impl Billing for SqlStore {
         Ok(())
     }
 
+    async fn transition_subscription(
+        &self,
+        sub: &SubscriptionRecord,
+        expected_updated_at: i64,
+        org: Option<(Option<&str>, &str)>,
+    ) -> Result<bool> {
+        let mut tx = self.write.begin().await?;
+        // PostgreSQL: hold the row so a concurrent activation waits for this transaction.
+        let lock = if self.backend == crate::Backend::Postgres {
+            " FOR UPDATE"
+        } else {
+            ""
+        };
+        let current: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT updated_at FROM subscriptions WHERE id = $1{lock}"
+        ))
+        .bind(&sub.id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if current != Some(expected_updated_at) {
+            return Ok(false);
+        }
+        write_sub(&mut tx, sub, false).await?;
+        if let Some((plan_id, status)) = org {
+            sqlx::query(
+                "UPDATE organizations SET status = $1, plan_id = COALESCE($2, plan_id) WHERE id = $3",
+            )
+            .bind(status)
+            .bind(plan_id)
+            .bind(sub.org_id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
     async fn current_subscription(&self, org: OrgId) -> Result<Option<SubscriptionRecord>> {
         let mut tx = self.tenant_tx(org).await?;
         let row = sqlx::query(&format!(
@@ -358,6 +395,16 @@ impl Billing for SqlStore {
             } else {
                 if let (Some(a), "success") = (&s.activation, s.status.as_str()) {
                     activate(&mut tx, a, s.now_ms).await?;
+                }
+                if s.status == "success" {
+                    // An invoice payment of the exact amount due marks the invoice paid.
+                    crate::invoices::settle_invoice_payment(
+                        &mut tx,
+                        &s.reference,
+                        s.paid_amount_kobo,
+                        s.now_ms,
+                    )
+                    .await?;
                 }
                 Applied::Settled
             }

@@ -10,11 +10,13 @@
 mod accounts;
 mod billing;
 mod catalog;
+mod invoices;
 mod keys;
 mod records;
 mod sql;
 mod usage;
 
+pub use invoices::{HolidayAmendment, InvoiceRecord, Invoices, Issue};
 pub use records::*;
 pub use sql::{connect, Backend, SqlStore};
 
@@ -208,6 +210,15 @@ pub trait Billing: Send + Sync {
         payment: &PaymentRecord,
     ) -> Result<()>;
     async fn save_subscription(&self, sub: &SubscriptionRecord) -> Result<()>;
+    /// Writes `sub` only if the stored row still has `expected_updated_at` (nobody, e.g. a
+    /// payment, changed it meanwhile), and with it the organization's plan and status
+    /// when given, in one transaction; false if the row had moved on.
+    async fn transition_subscription(
+        &self,
+        sub: &SubscriptionRecord,
+        expected_updated_at: i64,
+        org: Option<(Option<&str>, &str)>,
+    ) -> Result<bool>;
     /// The newest subscription that is not cancelled.
     async fn current_subscription(&self, org: OrgId) -> Result<Option<SubscriptionRecord>>;
     async fn subscription(&self, org: OrgId, id: &str) -> Result<Option<SubscriptionRecord>>;
@@ -240,7 +251,9 @@ pub trait Billing: Send + Sync {
 }
 
 /// Everything the server needs, as one object behind `Arc<dyn Store>`.
-pub trait Store: Accounts + Keys + Catalog + Usage + Billing + Health + Send + Sync {
+pub trait Store:
+    Accounts + Keys + Catalog + Usage + Billing + Invoices + Health + Send + Sync
+{
     fn backend(&self) -> Backend;
 }
 

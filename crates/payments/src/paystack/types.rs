@@ -97,15 +97,13 @@ impl TransactionStatus {
         }
     }
 
-    /// True for statuses that will not change on their own (`success`, `failed`,
-    /// `abandoned`, `reversed`).
+    /// True for statuses that will not change any more (`success`, `failed`,
+    /// `reversed`). `abandoned` is not final: it means the payer has not finished, and
+    /// they may still pay on the same checkout.
     pub fn is_final(&self) -> bool {
         matches!(
             self,
-            TransactionStatus::Success
-                | TransactionStatus::Failed
-                | TransactionStatus::Abandoned
-                | TransactionStatus::Reversed
+            TransactionStatus::Success | TransactionStatus::Failed | TransactionStatus::Reversed
         )
     }
 }
@@ -571,6 +569,7 @@ mod tests {
         );
         assert!(TransactionStatus::Reversed.is_final());
         assert!(!TransactionStatus::Ongoing.is_final());
+        assert!(!TransactionStatus::Abandoned.is_final());
         assert_eq!(
             RefundStatus::from("needs-attention"),
             RefundStatus::NeedsAttention

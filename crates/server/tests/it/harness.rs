@@ -85,6 +85,19 @@ impl TestApp {
     }
 
     pub async fn spawn_with(db: Db, tweak: impl FnOnce(&mut Settings)) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        Self::spawn_on(db, listener, tweak).await
+    }
+
+    /// On a listener bound beforehand (when a peer, e.g. the payment simulator, must
+    /// know the address before the app starts).
+    pub async fn spawn_on(
+        db: Db,
+        listener: tokio::net::TcpListener,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut settings = Settings::with_data_dir(dir.path());
         let pg = match db {
@@ -100,9 +113,6 @@ impl TestApp {
         tweak(&mut settings);
         let app = App::build(settings).await.expect("app builds");
         let state = app.state.clone();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(app.serve(listener, async move {

@@ -18,6 +18,8 @@ pub fn binary(name: &str) -> PathBuf {
                 "kobo",
                 "-p",
                 "kobo-mock-upstream",
+                "-p",
+                "kobo-paystack-sim",
                 "--bins",
             ])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -54,6 +56,40 @@ pub fn mock_upstream() -> Proc {
         .stderr(Stdio::null())
         .spawn()
         .expect("mock upstream starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("first line");
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .expect("listening line")
+        .to_string();
+    Proc { child, addr }
+}
+
+/// The Paystack/Flutterwave simulator's credentials, as Kobo is configured in tests.
+pub const SIM_PAYSTACK_SECRET: &str = "sk_test_kobo_sim";
+pub const SIM_FLUTTERWAVE_SECRET: &str = "FLWSECK_TEST-kobo-sim-X";
+pub const SIM_FLUTTERWAVE_HASH: &str = "kobo-sim-hash";
+
+/// Starts the payment simulator on a free port, sending webhooks to `kobo_base`'s
+/// `/api/v1/webhooks/{paystack,flutterwave}`.
+pub fn paystack_sim(kobo_base: &str) -> Proc {
+    let mut child = Command::new(binary("kobo-paystack-sim"))
+        .args(["--listen", "127.0.0.1:0"])
+        .args([
+            "--webhook-url",
+            &format!("{kobo_base}/api/v1/webhooks/paystack"),
+        ])
+        .args(["--paystack-secret", SIM_PAYSTACK_SECRET])
+        .args(["--flutterwave-secret", SIM_FLUTTERWAVE_SECRET])
+        .args(["--flutterwave-hash", SIM_FLUTTERWAVE_HASH])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the payment simulator starts");
     let stdout = child.stdout.take().expect("stdout");
     let mut line = String::new();
     BufReader::new(stdout)

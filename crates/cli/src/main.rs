@@ -33,6 +33,25 @@ enum Command {
     },
     /// Create a demo organization, user and API key, and print a ready curl command.
     Demo,
+    /// Invoices and renewals, for cron users (a server also runs both on a schedule).
+    Billing {
+        #[command(subcommand)]
+        task: BillingTask,
+    },
+}
+
+#[derive(Subcommand)]
+enum BillingTask {
+    /// Invoice every organization for one Lagos month (safe to repeat, and to run on
+    /// several machines at once: nothing is invoiced twice). Prints the report as JSON.
+    Run {
+        /// The month, as YYYY-MM; it must be over in Lagos time.
+        #[arg(long)]
+        period: String,
+    },
+    /// Charge due renewals, retry failed ones, and move unpaid subscriptions along
+    /// (past_due, suspended). Prints the report as JSON.
+    Renew,
 }
 
 #[derive(Subcommand)]
@@ -49,7 +68,21 @@ enum AdminTask {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let settings = Settings::load(cli.config.as_deref(), &|k| std::env::var(k).ok())?;
+    // `admin create-operator` takes its operator from its own arguments (the password
+    // may come from KOBO_OPERATOR_PASSWORD), not from the start-up operator settings.
+    let own_operator = matches!(
+        cli.command,
+        Command::Admin {
+            task: AdminTask::CreateOperator { .. }
+        }
+    );
+    let env = |k: &str| {
+        if own_operator && k.starts_with("KOBO_OPERATOR_") {
+            return None;
+        }
+        std::env::var(k).ok()
+    };
+    let settings = Settings::load(cli.config.as_deref(), &env)?;
     kobo_server::telemetry::init(&settings.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -68,21 +101,66 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             app.serve(listener, kobo_server::shutdown_signal()).await
         }
         Command::Migrate => {
-            App::build(settings).await?;
+            App::build_for_command(settings).await?;
             tracing::info!("The database is migrated.");
             Ok(())
         }
         Command::Admin {
             task: AdminTask::CreateOperator { email, password },
         } => {
-            let app = App::build(settings).await?;
+            let app = App::build_for_command(settings).await?;
             let id = kobo_server::accounts::ensure_operator(&app.state, &email, &password).await?;
             tracing::info!(user_id = %id, "The operator account is ready.");
             Ok(())
         }
+        Command::Billing {
+            task: BillingTask::Run { period },
+        } => {
+            let month = kobo_domain::invoice::BillingMonth::parse(&period)
+                .map_err(|e| anyhow::anyhow!("--period {period}: {e}"))?;
+            let app = App::build_for_command(settings).await?;
+            let bar = indicatif::ProgressBar::new(0).with_style(
+                indicatif::ProgressStyle::with_template(
+                    "{msg} [{bar:40}] {pos}/{len} organizations ({eta} left)",
+                )?
+                .progress_chars("=> "),
+            );
+            bar.set_message(format!("Billing {month}"));
+            let progress = |done: u64, total: u64| {
+                bar.set_length(total);
+                bar.set_position(done);
+            };
+            let now = app.state.clock.now();
+            let report = kobo_server::invoices::run::run_period(&app.state, month, now, &progress)
+                .await
+                .map_err(|e| anyhow::anyhow!("the billing run failed: {}", e.message))?;
+            bar.finish();
+            print_json(&report)?;
+            anyhow::ensure!(
+                report.errors == 0,
+                "{} organizations could not be billed; run it again",
+                report.errors
+            );
+            Ok(())
+        }
+        Command::Billing {
+            task: BillingTask::Renew,
+        } => {
+            let app = App::build_for_command(settings).await?;
+            let report = kobo_server::billing::renewals::run_due(&app.state)
+                .await
+                .map_err(|e| anyhow::anyhow!("the renewal sweep failed: {}", e.message))?;
+            print_json(&report)?;
+            anyhow::ensure!(
+                report.errors == 0,
+                "{} renewals failed; they are retried on the next run",
+                report.errors
+            );
+            Ok(())
+        }
         Command::Demo => {
             let public = settings.public_url.clone();
-            let app = App::build(settings).await?;
+            let app = App::build_for_command(settings).await?;
             let demo = kobo_server::demo::create(&app.state).await?;
             let mut out = std::io::stdout().lock();
             use std::io::Write;
@@ -101,4 +179,11 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", serde_json::to_string_pretty(value)?)?;
+    Ok(())
 }

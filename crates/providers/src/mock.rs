@@ -34,7 +34,7 @@ pub(crate) fn call(req: &ProxyRequest) -> Result<UpstreamReply, UpstreamError> {
     let model = req.model().to_owned();
     match req.op {
         Operation::ChatCompletions => {
-            let answer = last_user_text(req.body.get("messages"));
+            let (answer, cut) = limit(&model, &req.body, last_user_text(req.body.get("messages")));
             let usage = Usage {
                 prompt_tokens: tokens::count_prompt(&model, &req.body),
                 completion_tokens: tokens::count_text(&model, &answer),
@@ -56,7 +56,7 @@ pub(crate) fn call(req: &ProxyRequest) -> Result<UpstreamReply, UpstreamError> {
                         "index": 0,
                         "message": {"role": "assistant", "content": answer, "refusal": null},
                         "logprobs": null,
-                        "finish_reason": "stop",
+                        "finish_reason": if cut { "length" } else { "stop" },
                     }],
                     "usage": usage.to_json(),
                 });
@@ -64,7 +64,10 @@ pub(crate) fn call(req: &ProxyRequest) -> Result<UpstreamReply, UpstreamError> {
             }
         }
         Operation::Completions => {
-            let prompts = prompt_texts(req.body.get("prompt"));
+            let prompts: Vec<String> = prompt_texts(req.body.get("prompt"))
+                .into_iter()
+                .map(|p| limit(&model, &req.body, p).0)
+                .collect();
             let usage = Usage {
                 prompt_tokens: tokens::count_prompt(&model, &req.body),
                 completion_tokens: prompts.iter().map(|p| tokens::count_text(&model, p)).sum(),
@@ -111,6 +114,18 @@ pub(crate) fn call(req: &ProxyRequest) -> Result<UpstreamReply, UpstreamError> {
             });
             Ok(json_reply(body, usage))
         }
+    }
+}
+
+/// Like a real model, the mock stops at `max_completion_tokens` / `max_tokens`.
+fn limit(model: &str, body: &serde_json::Map<String, Value>, answer: String) -> (String, bool) {
+    let max = body
+        .get("max_completion_tokens")
+        .or_else(|| body.get("max_tokens"))
+        .and_then(Value::as_u64);
+    match max {
+        Some(max) => tokens::truncate_text(model, &answer, max),
+        None => (answer, false),
     }
 }
 

@@ -112,6 +112,38 @@ pub fn count_text(model: &str, text: &str) -> u64 {
     }
 }
 
+/// The longest prefix of `text` that is at most `max` tokens, and whether it was cut.
+pub fn truncate_text(model: &str, text: &str, max: u64) -> (String, bool) {
+    let max = usize::try_from(max).unwrap_or(usize::MAX);
+    match tokenizer(encoding_for_model(model)) {
+        Some(bpe) => {
+            let ids = bpe.encode_ordinary(text);
+            if ids.len() <= max {
+                return (text.to_string(), false);
+            }
+            // A cut may split a character's bytes: step back until the prefix decodes.
+            let mut keep = max;
+            loop {
+                if let Ok(s) = bpe.decode(ids[..keep].to_vec()) {
+                    return (s, true);
+                }
+                if keep == 0 {
+                    return (String::new(), true);
+                }
+                keep -= 1;
+            }
+        }
+        None => {
+            let chars = max.saturating_mul(4);
+            if text.chars().count() <= chars {
+                (text.to_string(), false)
+            } else {
+                (text.chars().take(chars).collect(), true)
+            }
+        }
+    }
+}
+
 /// Tokens in a chat prompt (`messages` of a chat completion request), OpenAI's way.
 /// A value that is not an array counts as its JSON text.
 pub fn count_chat_prompt(model: &str, messages: &Value) -> u64 {
@@ -201,6 +233,20 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn truncation_keeps_at_most_the_asked_tokens() {
+        let text = "Lagos traffic on a Monday morning is a test of patience, ẹ ku ọjọ";
+        let all = count_text("gpt-4o", text);
+        let (same, cut) = truncate_text("gpt-4o", text, all);
+        assert_eq!((same.as_str(), cut), (text, false));
+        for max in [0, 1, 3, all - 1] {
+            let (short, cut) = truncate_text("gpt-4o", text, max);
+            assert!(cut);
+            assert!(count_text("gpt-4o", &short) <= max, "{max}: {short:?}");
+            assert!(text.starts_with(&short));
+        }
+    }
 
     #[test]
     fn known_counts() {

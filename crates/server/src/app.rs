@@ -34,6 +34,13 @@ use tokio_util::task::TaskTracker;
 /// Gateway bodies carry whole conversations: allow more than the account routes.
 const GATEWAY_BODY_LIMIT: usize = 16 * 1024 * 1024;
 
+/// What the application is built for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Server,
+    Command,
+}
+
 pub struct App {
     pub state: AppState,
     background: Background,
@@ -47,8 +54,21 @@ struct Background {
 }
 
 impl App {
-    /// Opens storage (migrating it), seeds catalogs, and prepares services.
+    /// Opens storage (migrating it), seeds catalogs, prepares services, takes the data
+    /// folder's usage journal (replaying what an earlier run left) and starts the
+    /// background work: everything `kobo serve` needs.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_as(settings, Role::Server).await
+    }
+
+    /// The same services for a one-off command (`kobo migrate`, `kobo admin …`,
+    /// `kobo billing …`): no usage journal and no background work, so it is safe to run
+    /// beside a server on the same data folder.
+    pub async fn build_for_command(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_as(settings, Role::Command).await
+    }
+
+    async fn build_as(settings: Settings, role: Role) -> anyhow::Result<Self> {
         settings.validate()?;
         if settings.database_url.starts_with("sqlite:") {
             std::fs::create_dir_all(&settings.data_dir).with_context(|| {
@@ -111,19 +131,26 @@ impl App {
 
         // The usage journal: open a new segment, then replay what earlier runs left.
         let journal_dir = settings.data_dir.join("journal");
-        let (journal, _writer) = Journal::open(&journal_dir, settings.usage_journal_durability)
-            .context("cannot open the usage journal")?;
-        let mover = Mover::new(store.clone(), journal.shared.clone());
-        let replayed = mover
-            .drain()
-            .await
-            .context("cannot replay the usage journal")?;
-        if replayed > 0 {
-            tracing::info!(
-                records = replayed,
-                "Usage records left in the journal by an earlier run were moved to the database."
-            );
-        }
+        let (journal, mover) = match role {
+            Role::Command => (Journal::detached(&journal_dir), None),
+            Role::Server => {
+                let (journal, _writer) =
+                    Journal::open(&journal_dir, settings.usage_journal_durability)
+                        .context("cannot open the usage journal")?;
+                let mover = Mover::new(store.clone(), journal.shared.clone());
+                let replayed = mover
+                    .drain()
+                    .await
+                    .context("cannot replay the usage journal")?;
+                if replayed > 0 {
+                    tracing::info!(
+                        records = replayed,
+                        "Usage records left in the journal by an earlier run were moved to the database."
+                    );
+                }
+                (journal, Some(mover))
+            }
+        };
 
         let payments = crate::billing::providers::Providers::from_settings(&settings)
             .context("the payment provider settings are invalid")?;
@@ -149,6 +176,16 @@ impl App {
                 .await
                 .context("cannot create the operator account")?;
         }
+        if role == Role::Command {
+            return Ok(Self {
+                state,
+                background: Background {
+                    stop,
+                    tasks,
+                    mover: None,
+                },
+            });
+        }
         if let Some(bus) = bus {
             tasks.spawn(listen_for_invalidations(
                 bus,
@@ -164,11 +201,7 @@ impl App {
         ));
         Ok(Self {
             state,
-            background: Background {
-                stop,
-                tasks,
-                mover: Some(mover),
-            },
+            background: Background { stop, tasks, mover },
         })
     }
 

@@ -19,6 +19,7 @@ mod usage;
 pub use invoices::{HolidayAmendment, InvoiceRecord, Invoices, Issue};
 pub use records::*;
 pub use sql::{connect, Backend, SqlStore};
+pub use usage::IDEMPOTENCY_RUNNING_LEASE_MS;
 
 use async_trait::async_trait;
 use kobo_domain::ids::{ApiKeyId, OrgId, SessionId, UserId, WorkspaceId};

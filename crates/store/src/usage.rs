@@ -11,6 +11,10 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 use std::collections::HashMap;
 
+/// How long a `running` idempotency claim holds before it is treated as abandoned:
+/// longer than any request may run (upstream timeouts are minutes at most).
+pub const IDEMPOTENCY_RUNNING_LEASE_MS: i64 = 15 * 60 * 1000;
+
 const RECORD_COLS: &str = "id, org_id, workspace_id, api_key_id, user_id, endpoint, model, upstream, prompt_tokens, \
     completion_tokens, cost_millikobo, upstream_cost_micro_usd, latency_ms, status, error_code, streamed, lagos_day, created_at";
 
@@ -254,12 +258,16 @@ impl Usage for SqlStore {
         expires_at: i64,
     ) -> Result<IdemClaim> {
         let mut tx = self.write.begin().await?;
+        // An expired key is forgotten; so is a claim still `running` long after any
+        // request could have finished (its process died), so the client can retry.
         sqlx::query(
-            "DELETE FROM idempotency_keys WHERE org_id = $1 AND idem_key = $2 AND expires_at <= $3",
+            "DELETE FROM idempotency_keys WHERE org_id = $1 AND idem_key = $2 \
+             AND (expires_at <= $3 OR (state = 'running' AND created_at <= $4))",
         )
         .bind(org.to_string())
         .bind(key)
         .bind(now_ms)
+        .bind(now_ms - IDEMPOTENCY_RUNNING_LEASE_MS)
         .execute(&mut *tx)
         .await?;
         let done = sqlx::query(

@@ -310,6 +310,10 @@ impl Admission {
                     .with("limit", limit)
                     .with("requested", requested)
                     .retry_after(if index == 2 { 3600 } else { 86_400 });
+                    let mut err = err;
+                    let mut h = HeaderMap::new();
+                    headers.apply(&mut h);
+                    err.headers = Some(Box::new(h));
                     return Err(AdmitError::Api(Box::new(err)));
                 }
                 QuotaDecision::Unseeded { index } => {

@@ -252,7 +252,13 @@ async fn prepare(
                 .or_else(|| body.get("max_tokens"))
                 .filter(|v| !v.is_null());
             match asked {
-                None => caller.tenant.plan.max_tokens_per_request,
+                None => {
+                    // The plan's cap is what is reserved, so it is also what the upstream
+                    // may produce: an answer can never outgrow its reservation.
+                    let cap = caller.tenant.plan.max_tokens_per_request;
+                    body.insert("max_tokens".into(), Value::from(cap));
+                    cap
+                }
                 Some(v) => v.as_u64().filter(|n| *n > 0).ok_or_else(|| {
                     invalid("`max_tokens` must be a positive integer", "max_tokens")
                 })?,
@@ -536,9 +542,12 @@ async fn run(
                 UpstreamError::Config("no upstream is configured for this model".into()),
             )
         });
-        let err = upstream_error(&e);
+        let mut err = upstream_error(&e);
         let rec = meter.record(&m, Usage::default(), err.status.as_u16(), Some(err.code));
         let _ = meter.commit(&rec).await;
+        let mut h = axum::http::HeaderMap::new();
+        ready.ticket.headers.apply(&mut h);
+        err.headers = Some(Box::new(h));
         return Err(err);
     };
 

@@ -45,6 +45,10 @@ pub struct JournalShared {
     pub active_seq: AtomicU64,
     /// Woken after each group commit.
     pub written: Notify,
+    /// An exclusive lock on `<dir>/LOCK`, held while this process owns the journal: a
+    /// second process on the same data folder would otherwise move (and delete) the
+    /// segment this one is still appending to. `None` for a detached journal.
+    _lock: Option<File>,
 }
 
 #[derive(Clone)]
@@ -82,6 +86,7 @@ impl Journal {
         durability: Durability,
     ) -> io::Result<(Self, std::thread::JoinHandle<()>)> {
         fs::create_dir_all(dir)?;
+        let lock = lock_dir(dir)?;
         let seq = segments(dir)?.last().map_or(1, |s| s + 1);
         let file = open_segment(dir, seq)?;
         sync_dir(dir);
@@ -89,6 +94,7 @@ impl Journal {
             dir: dir.to_path_buf(),
             active_seq: AtomicU64::new(seq),
             written: Notify::new(),
+            _lock: Some(lock),
         });
         let (tx, rx) = mpsc::channel(65_536);
         let writer_shared = shared.clone();
@@ -96,6 +102,20 @@ impl Journal {
             .name("kobo-journal".into())
             .spawn(move || writer(rx, file, seq, durability, writer_shared))?;
         Ok((Self { tx, shared }, handle))
+    }
+
+    /// A journal that refuses every append and touches no file: for one-off commands
+    /// (`kobo migrate`, `kobo admin …`), which serve no gateway request and must leave a
+    /// running server's journal alone.
+    pub fn detached(dir: &Path) -> Self {
+        let (tx, _) = mpsc::channel(1);
+        let shared = Arc::new(JournalShared {
+            dir: dir.to_path_buf(),
+            active_seq: AtomicU64::new(0),
+            written: Notify::new(),
+            _lock: None,
+        });
+        Self { tx, shared }
     }
 
     /// Appends one record; returns once it is durable (per the durability setting).
@@ -110,6 +130,27 @@ impl Journal {
         done.await
             .map_err(|_| JournalError::Closed)?
             .map_err(JournalError::Io)
+    }
+}
+
+/// Takes the journal's lock, or says which folder another process holds.
+fn lock_dir(dir: &Path) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("LOCK"))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(io::Error::new(
+            io::ErrorKind::WouldBlock,
+            format!(
+                "another kobo process is serving from {} (its usage journal is locked); \
+                 give each server its own KOBO_DATA_DIR",
+                dir.display()
+            ),
+        )),
+        Err(fs::TryLockError::Error(e)) => Err(e),
     }
 }
 

@@ -9,6 +9,7 @@ mod accounts;
 mod api_keys;
 mod bad_input;
 mod billing;
+mod commands;
 mod gateway;
 mod isolation;
 mod metering;

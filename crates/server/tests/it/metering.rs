@@ -252,6 +252,29 @@ crate::both_backends!(
             .await
             .unwrap();
         expect_error(res, StatusCode::CONFLICT, "idempotency_in_progress").await;
+
+        // A claim still `running` past the lease was left by a process that died: a
+        // retry takes it over and is served.
+        let stale = now - kobo_store::IDEMPOTENCY_RUNNING_LEASE_MS - 1;
+        app.state
+            .store
+            .idem_claim(org, "dead-1", &hash, stale, stale + 86_400_000)
+            .await
+            .unwrap();
+        let res = app
+            .client
+            .post(app.url("/v1/chat/completions"))
+            .bearer_auth(&key)
+            .header("idempotency-key", "dead-1")
+            .header("content-type", "application/json")
+            .body(
+                serde_json::to_vec(&json!({"model": "mock-echo", "messages": user("busy")}))
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
     }
 );
 

@@ -143,11 +143,14 @@ async fn insert_payment(tx: &mut Transaction<'static, Any>, p: &PaymentRecord) -
 }
 
 async fn activate(tx: &mut Transaction<'static, Any>, a: &Activation, now_ms: i64) -> Result<()> {
-    sqlx::query(
+    // A cancelled subscription stays cancelled whatever is paid for it (the caller flags
+    // such a payment for a refund); the organization's plan is left alone too.
+    let done = sqlx::query(
         "UPDATE subscriptions SET status = 'active', plan_id = $1, price_kobo = COALESCE($2, price_kobo), \
          period_start = COALESCE($3, period_start), period_end = COALESCE($4, period_end), anchor_day = COALESCE($5, anchor_day), \
          authorization_code = COALESCE($6, authorization_code), renewal_attempts = 0, \
-         next_attempt_at = COALESCE($4, period_end), past_due_since = NULL, updated_at = $7 WHERE id = $8",
+         next_attempt_at = COALESCE($4, period_end), past_due_since = NULL, updated_at = $7 \
+         WHERE id = $8 AND status <> 'cancelled'",
     )
     .bind(&a.plan_id)
     .bind(a.price_kobo)
@@ -159,6 +162,9 @@ async fn activate(tx: &mut Transaction<'static, Any>, a: &Activation, now_ms: i6
     .bind(&a.subscription_id)
     .execute(&mut **tx)
     .await?;
+    if done.rows_affected() == 0 {
+        return Ok(());
+    }
     sqlx::query(
         "UPDATE organizations SET plan_id = $1, status = 'active', \
          billing_anchor_day = COALESCE($2, billing_anchor_day) WHERE id = (SELECT org_id FROM subscriptions WHERE id = $3)",

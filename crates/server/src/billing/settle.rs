@@ -144,19 +144,21 @@ pub async fn settle(
             applied: Applied::AlreadySettled,
         });
     };
+    let mismatch = r.reference != payment.reference
+        || !r.currency.eq_ignore_ascii_case(&payment.currency)
+        || r.amount.0 != payment.amount_kobo;
+    let cancelled = succeeded && !mismatch && paid_too_late(state, &payment).await?;
     let status = if !succeeded {
         "failed"
-    } else if r.reference != payment.reference
-        || !r.currency.eq_ignore_ascii_case(&payment.currency)
-        || r.amount.0 != payment.amount_kobo
-    {
-        // Paid, but not what we asked for: kept and flagged for the operator, no value given.
+    } else if mismatch || cancelled {
+        // Paid, but not what we asked for (or for a subscription already cancelled): kept
+        // and flagged for the operator to refund, no value given.
         "flagged"
     } else {
         "success"
     };
-    let detail = match status {
-        "flagged" => Some(format!(
+    let detail = if mismatch && succeeded {
+        Some(format!(
             "expected {} kobo {} for {}, the provider reports {} kobo {} for {}",
             payment.amount_kobo,
             payment.currency,
@@ -164,8 +166,11 @@ pub async fn settle(
             r.amount.0,
             r.currency,
             r.reference
-        )),
-        _ => r.message.clone(),
+        ))
+    } else if cancelled {
+        Some("paid after its subscription was cancelled: nothing was activated; refund it".into())
+    } else {
+        r.message.clone()
     };
     let activation = if status == "success" {
         activation_for(state, &payment, r.authorization_code.clone()).await?
@@ -208,6 +213,19 @@ fn bare(reference: &str, status: &str, now_ms: i64, detail: Option<&str>) -> Set
         now_ms,
         activation: None,
     }
+}
+
+/// A checkout paid after its subscription was cancelled (e.g. an old link of a
+/// subscription replaced by a newer one) must not bring that subscription back.
+async fn paid_too_late(state: &AppState, p: &PaymentRecord) -> ApiResult<bool> {
+    let Some(sub_id) = &p.subscription_id else {
+        return Ok(false);
+    };
+    Ok(state
+        .store
+        .subscription_by_id(sub_id)
+        .await?
+        .is_some_and(|s| s.status == "cancelled"))
 }
 
 /// What a successful payment buys: a first period, the next period, or a new plan.

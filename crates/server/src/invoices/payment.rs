@@ -80,7 +80,7 @@ pub async fn collect(state: &AppState, inv: &InvoiceRecord) -> ApiResult<Collect
                 .store
                 .attach_invoice_payment(&inv.id, inv.org_id, &p.reference, None, now_ms)
                 .await?;
-            let tx = paystack
+            let charged = paystack
                 .charge_authorization(ChargeAuthorization {
                     email: sub.billing_email.clone(),
                     amount: Kobo(p.amount_kobo),
@@ -88,8 +88,16 @@ pub async fn collect(state: &AppState, inv: &InvoiceRecord) -> ApiResult<Collect
                     reference: p.reference.clone(),
                     metadata: json!({"organization_id": inv.org_id.to_string(), "invoice_id": inv.id, "purpose": "invoice"}),
                 })
-                .await
-                .map_err(payment_error)?;
+                .await;
+            let tx = match charged {
+                Ok(tx) => tx,
+                // The provider may have charged before the answer was lost: ask it. If it
+                // cannot say, the payment stays attached (its webhook may still settle it).
+                Err(e) => {
+                    tracing::warn!(org_id = %inv.org_id, invoice = %inv.number, error = %e, "An invoice charge got no answer; asking Paystack what happened.");
+                    paystack.verify(&p.reference).await.map_err(payment_error)?
+                }
+            };
             let outcome =
                 settle(state, None, &p.reference, Verified::Paystack(Box::new(tx))).await?;
             if outcome.paid {

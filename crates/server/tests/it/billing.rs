@@ -998,3 +998,30 @@ async fn cancelling_at_period_end_returns_to_free_at_renewal() {
         "nothing was charged"
     );
 }
+
+/// An old checkout paid after a newer subscription replaced it brings nothing back: the
+/// payment is flagged for a refund and the organization keeps its plan.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paying_a_replaced_checkout_activates_nothing() {
+    let b = Billed::start(Db::Sqlite, Some(at("2026-11-03T10:00:00Z"))).await;
+    let t = b.app.signup("twice@example.ng").await;
+    let first = b.subscribe(&t, "professional", "paystack_card").await;
+    let second = b.subscribe(&t, "starter", "paystack_card").await;
+    b.pay(first["reference"].as_str().unwrap()).await;
+    let cur = b.current(&b.app, &t).await;
+    assert_eq!(cur["id"], second["subscription_id"], "{cur}");
+    assert_eq!(cur["status"], "pending_payment");
+    let (_, q) = body(b.app.get("/api/v1/quotas", &t.token).await).await;
+    assert_eq!(q["plan"], "free", "{q}");
+    let payments = b.payments(&t).await;
+    let old = payments
+        .iter()
+        .find(|p| p["reference"] == first["reference"])
+        .unwrap();
+    assert_eq!(old["status"], "flagged", "{old}");
+    // The current checkout still works.
+    b.pay(second["reference"].as_str().unwrap()).await;
+    let cur = b.current(&b.app, &t).await;
+    assert_eq!(cur["status"], "active");
+    assert_eq!(cur["plan"], "starter");
+}

@@ -248,6 +248,10 @@ impl App {
                 get(admin_billing::list_plans).post(admin_billing::create_plan),
             )
             .route("/admin/plans/{id}", put(admin_billing::update_plan))
+            .route(
+                "/admin/organizations/{org_id}/api-keys/{key_id}/limits",
+                put(admin::set_key_limits),
+            )
             .route("/admin/payment-events", get(admin_billing::payment_events))
             .route(
                 "/admin/payments/{reference}/refund",

@@ -39,6 +39,8 @@ pub async fn create(state: &AppState) -> anyhow::Result<Demo> {
         revoked_at: None,
         replaced_by: None,
         last_used_at: None,
+        requests_per_minute: None,
+        tokens_per_minute: None,
     };
     state
         .store

@@ -8,7 +8,8 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 const KEY_COLS: &str = "id, org_id, workspace_id, name, prefix, secret_hash, allowed_models, allowed_ips, \
-    max_requests_per_day, expires_at, created_by, created_at, revoked_at, replaced_by, last_used_at";
+    max_requests_per_day, expires_at, created_by, created_at, revoked_at, replaced_by, last_used_at, \
+    requests_per_minute, tokens_per_minute";
 
 fn key_row(r: &AnyRow) -> Result<ApiKeyRecord> {
     Ok(ApiKeyRecord {
@@ -27,12 +28,14 @@ fn key_row(r: &AnyRow) -> Result<ApiKeyRecord> {
         revoked_at: r.try_get("revoked_at")?,
         replaced_by: opt_id(r, "replaced_by")?,
         last_used_at: r.try_get("last_used_at")?,
+        requests_per_minute: opt_u64_col(r, "requests_per_minute")?,
+        tokens_per_minute: opt_u64_col(r, "tokens_per_minute")?,
     })
 }
 
 async fn insert_key(tx: &mut Transaction<'static, Any>, k: &ApiKeyRecord) -> Result<()> {
     sqlx::query(&format!(
-        "INSERT INTO api_keys ({KEY_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+        "INSERT INTO api_keys ({KEY_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
     ))
     .bind(k.id.to_string())
     .bind(k.org_id.to_string())
@@ -49,6 +52,8 @@ async fn insert_key(tx: &mut Transaction<'static, Any>, k: &ApiKeyRecord) -> Res
     .bind(k.revoked_at)
     .bind(k.replaced_by.map(|r| r.to_string()))
     .bind(k.last_used_at)
+    .bind(k.requests_per_minute.map(i64_of))
+    .bind(k.tokens_per_minute.map(i64_of))
     .execute(&mut **tx)
     .await
     .map_err(|e| conflict(e, "an API key with this prefix"))?;
@@ -161,6 +166,25 @@ impl Keys for SqlStore {
         insert_key(&mut tx, new).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn set_key_rate_limits(
+        &self,
+        org: OrgId,
+        id: ApiKeyId,
+        requests_per_minute: Option<u64>,
+        tokens_per_minute: Option<u64>,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE api_keys SET requests_per_minute = $1, tokens_per_minute = $2 WHERE org_id = $3 AND id = $4",
+        )
+        .bind(requests_per_minute.map(i64_of))
+        .bind(tokens_per_minute.map(i64_of))
+        .bind(org.to_string())
+        .bind(id.to_string())
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn touch_keys(&self, used: &[(ApiKeyId, i64)]) -> Result<()> {

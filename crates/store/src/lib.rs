@@ -124,6 +124,15 @@ pub trait Keys: Send + Sync {
         new: &ApiKeyRecord,
         old_expires_at: i64,
     ) -> Result<()>;
+    /// An operator's per-key rate limits (`None`: the organization's figure); false if
+    /// the organization has no such key.
+    async fn set_key_rate_limits(
+        &self,
+        org: OrgId,
+        id: ApiKeyId,
+        requests_per_minute: Option<u64>,
+        tokens_per_minute: Option<u64>,
+    ) -> Result<bool>;
     /// Writes coalesced last-used instants (only ever moves them forward).
     async fn touch_keys(&self, used: &[(ApiKeyId, i64)]) -> Result<()>;
 }

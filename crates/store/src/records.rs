@@ -94,6 +94,9 @@ pub struct ApiKeyRecord {
     pub revoked_at: Option<i64>,
     pub replaced_by: Option<ApiKeyId>,
     pub last_used_at: Option<i64>,
+    /// Operator overrides of the key's rate limits; `None`: the organization's figure.
+    pub requests_per_minute: Option<u64>,
+    pub tokens_per_minute: Option<u64>,
 }
 
 /// A model clients may ask for, where it is served, and what it costs.

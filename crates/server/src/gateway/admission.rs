@@ -120,9 +120,18 @@ fn day_text(d: NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()
 }
 
+/// What admission needs of the API key (none for session calls).
+#[derive(Clone, Copy, Debug)]
+pub struct KeyLimits {
+    pub id: ApiKeyId,
+    pub max_requests_per_day: Option<u64>,
+    pub requests_per_minute: Option<u64>,
+    pub tokens_per_minute: Option<u64>,
+}
+
 pub struct Request<'a> {
     pub tenant: &'a Tenant,
-    pub key: Option<(ApiKeyId, Option<u64>)>,
+    pub key: Option<KeyLimits>,
     pub estimate_tokens: u64,
     pub now: DateTime<Utc>,
 }
@@ -179,19 +188,26 @@ impl Admission {
         let t = req.tenant;
         let org = t.org.id;
         let now_ms = u64::try_from(req.now.timestamp_millis()).unwrap_or(0);
-        let key_id = req.key.map(|(k, _)| k);
+        let key_id = req.key.map(|k| k.id);
 
         // Rates: requests and tokens per minute, for the organization and the key.
         let mut rules = Vec::new();
         let mut request_rules = Vec::new();
         let mut token_rules = Vec::new();
+        // A key's own limit is the operator's override for it, else the organization's.
+        let key_rpm = req
+            .key
+            .and_then(|k| k.requests_per_minute.or(t.limits.requests_per_minute));
+        let key_tpm = req
+            .key
+            .and_then(|k| k.tokens_per_minute.or(t.limits.tokens_per_minute));
         if let Some(rpm) = t.limits.requests_per_minute {
             request_rules.push(rules.len());
             rules.push(RateRule::new(format!("rpm:org:{org}"), rpm, MINUTE_MS, 1));
-            if let Some(k) = key_id {
-                request_rules.push(rules.len());
-                rules.push(RateRule::new(format!("rpm:key:{k}"), rpm, MINUTE_MS, 1));
-            }
+        }
+        if let (Some(k), Some(rpm)) = (key_id, key_rpm) {
+            request_rules.push(rules.len());
+            rules.push(RateRule::new(format!("rpm:key:{k}"), rpm, MINUTE_MS, 1));
         }
         if let Some(tpm) = t.limits.tokens_per_minute {
             token_rules.push(rules.len());
@@ -201,15 +217,15 @@ impl Admission {
                 MINUTE_MS,
                 req.estimate_tokens,
             ));
-            if let Some(k) = key_id {
-                token_rules.push(rules.len());
-                rules.push(RateRule::new(
-                    format!("tpm:key:{k}"),
-                    tpm,
-                    MINUTE_MS,
-                    req.estimate_tokens,
-                ));
-            }
+        }
+        if let (Some(k), Some(tpm)) = (key_id, key_tpm) {
+            token_rules.push(rules.len());
+            rules.push(RateRule::new(
+                format!("tpm:key:{k}"),
+                tpm,
+                MINUTE_MS,
+                req.estimate_tokens,
+            ));
         }
         let decision = if rules.is_empty() {
             RateDecision {
@@ -254,7 +270,7 @@ impl Admission {
             QuotaRule::new(calls_key.clone(), 1, t.limits.monthly_api_calls, ttl),
         ];
         let today = day_text(calendar::lagos_date(req.now));
-        let day_key = match req.key {
+        let day_key = match req.key.map(|k| (k.id, k.max_requests_per_day)) {
             Some((k, Some(cap))) => {
                 let key = format!("quota:key:{k}:day:{today}");
                 quota.push(QuotaRule::new(key.clone(), 1, Some(cap), 2 * DAY_SECS));
@@ -319,7 +335,7 @@ impl Admission {
                 QuotaDecision::Unseeded { index } => {
                     let rule = &quota[index];
                     let value = self
-                        .rebuild(t, &period, index, req.key.map(|(k, _)| k), &today)
+                        .rebuild(t, &period, index, key_id, &today)
                         .await
                         .map_err(AdmitError::Store)?;
                     limiter

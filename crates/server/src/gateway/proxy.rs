@@ -2,7 +2,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::parse_json;
-use crate::gateway::admission::{Request as AdmitRequest, Ticket};
+use crate::gateway::admission::{KeyLimits, Request as AdmitRequest, Ticket};
 use crate::gateway::auth::{self, GatewayCaller};
 use crate::state::AppState;
 use crate::telemetry::RequestId;
@@ -335,7 +335,12 @@ async fn prepare(
     let prompt_tokens = tokens::count_prompt(&model.upstream_model, &body);
     let admit = AdmitRequest {
         tenant: &caller.tenant,
-        key: caller.key.as_ref().map(|k| (k.id, k.max_requests_per_day)),
+        key: caller.key.as_ref().map(|k| KeyLimits {
+            id: k.id,
+            max_requests_per_day: k.max_requests_per_day,
+            requests_per_minute: k.requests_per_minute,
+            tokens_per_minute: k.tokens_per_minute,
+        }),
         estimate_tokens: prompt_tokens.saturating_add(max_out),
         now: state.clock.now(),
     };

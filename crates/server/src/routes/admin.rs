@@ -151,6 +151,54 @@ pub async fn set_limits(
     Ok(Json(org_view(rec)))
 }
 
+/// One per-key rate limit: a positive number, or null for the organization's figure.
+fn key_limit_field(
+    body: &serde_json::Map<String, Value>,
+    name: &'static str,
+) -> ApiResult<Option<u64>> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v.as_u64().filter(|n| *n > 0).map(Some).ok_or_else(|| {
+            ApiError::unprocessable(
+                "invalid_request",
+                format!("{name} must be a positive number, or null for the organization's figure"),
+            )
+            .with_param(name)
+        }),
+    }
+}
+
+#[utoipa::path(put, path = "/api/v1/admin/organizations/{org_id}/api-keys/{key_id}/limits", tag = "operator",
+    request_body(content = Object, description = "{requests_per_minute?, tokens_per_minute?}: a positive number, or null for the organization's figure"),
+    responses((status = 200, body = crate::routes::keys::KeyView), (status = 404)), security(("session" = [])))]
+pub async fn set_key_limits(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, key)): Path<(String, String)>,
+    JsonBody(body): JsonBody<serde_json::Map<String, Value>>,
+) -> ApiResult<Json<crate::routes::keys::KeyView>> {
+    caller.require_operator()?;
+    let org: OrgId = parse_id(&org, "organization")?;
+    let key: kobo_domain::ids::ApiKeyId = parse_id(&key, "api_key")?;
+    let rpm = key_limit_field(&body, "requests_per_minute")?;
+    let tpm = key_limit_field(&body, "tokens_per_minute")?;
+    if !state.store.set_key_rate_limits(org, key, rpm, tpm).await? {
+        return Err(ApiError::not_found("api_key"));
+    }
+    let rec = state
+        .store
+        .key(org, key)
+        .await?
+        .ok_or_else(|| ApiError::not_found("api_key"))?;
+    state.keys.invalidate(&rec.prefix).await;
+    tracing::info!(org_id = %org, key_id = %key, requests_per_minute = ?rpm, tokens_per_minute = ?tpm, "The operator changed an API key's rate limits.");
+    Ok(Json(crate::routes::keys::view(
+        &rec,
+        None,
+        state.clock.now_ms(),
+    )))
+}
+
 #[derive(Deserialize, ToSchema)]
 pub struct ModelBody {
     pub name: Option<String>,

@@ -42,6 +42,9 @@ pub struct KeyView {
     pub allowed_models: Option<Vec<String>>,
     pub allowed_ips: Option<Vec<String>>,
     pub max_requests_per_day: Option<u64>,
+    /// Operator overrides of this key's rate limits (null: the organization's figure).
+    pub requests_per_minute: Option<u64>,
+    pub tokens_per_minute: Option<u64>,
     pub created_at: String,
     pub expires_at: Option<String>,
     pub revoked_at: Option<String>,
@@ -51,7 +54,7 @@ pub struct KeyView {
     pub status: &'static str,
 }
 
-fn view(k: &ApiKeyRecord, full: Option<String>, now_ms: i64) -> KeyView {
+pub fn view(k: &ApiKeyRecord, full: Option<String>, now_ms: i64) -> KeyView {
     let status = if k.revoked_at.is_some() {
         "revoked"
     } else if k.expires_at.is_some_and(|e| e <= now_ms) {
@@ -68,6 +71,8 @@ fn view(k: &ApiKeyRecord, full: Option<String>, now_ms: i64) -> KeyView {
         allowed_models: k.allowed_models.clone(),
         allowed_ips: k.allowed_ips.clone(),
         max_requests_per_day: k.max_requests_per_day,
+        requests_per_minute: k.requests_per_minute,
+        tokens_per_minute: k.tokens_per_minute,
         created_at: rfc3339(k.created_at),
         expires_at: k.expires_at.map(rfc3339),
         revoked_at: k.revoked_at.map(rfc3339),
@@ -162,6 +167,8 @@ pub async fn create(
         revoked_at: None,
         replaced_by: None,
         last_used_at: None,
+        requests_per_minute: None,
+        tokens_per_minute: None,
     };
     state.store.create_key(&rec, plan.api_keys, now).await?;
     tracing::info!(key_id = %rec.id, "An API key was created.");

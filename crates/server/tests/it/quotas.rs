@@ -375,13 +375,28 @@ crate::both_backends!(
     }
 );
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn quota_period_rolls_over_in_lagos_time() {
+/// `redis`: a namespace to share counters in Redis (on PostgreSQL), else in process.
+async fn quota_period_rolls_over_in_lagos_time(redis: Option<String>) {
     // 30 Nov 22:30 UTC is still November in Lagos (23:30 WAT).
     let before = chrono::DateTime::parse_from_rfc3339("2026-11-30T22:30:00Z")
         .unwrap()
         .with_timezone(&chrono::Utc);
-    let app = TestApp::spawn_with(Db::Sqlite, |s| s.test_now = Some(before)).await;
+    let with_limits = |s: &mut kobo_server::Settings| {
+        if let Some(ns) = &redis {
+            s.redis_url = Some("redis://127.0.0.1:6379".into());
+            s.redis_namespace = ns.clone();
+        }
+    };
+    let db = if redis.is_some() {
+        Db::Postgres
+    } else {
+        Db::Sqlite
+    };
+    let app = TestApp::spawn_with(db, |s| {
+        s.test_now = Some(before);
+        with_limits(s);
+    })
+    .await;
     let (t, key, _) = app
         .tenant_with_key("roll@example.ng", json!({"name": "k"}))
         .await;
@@ -412,6 +427,7 @@ async fn quota_period_rolls_over_in_lagos_time() {
     let later = TestApp::spawn_with(Db::Sqlite, |s| {
         s.database_url = url;
         s.test_now = Some(after);
+        with_limits(s);
     })
     .await;
     assert_eq!(
@@ -428,6 +444,103 @@ async fn quota_period_rolls_over_in_lagos_time() {
     let archived = q["archived_periods"].as_array().unwrap();
     assert_eq!(archived[0]["period_start"], "2026-11-01");
     assert_eq!(archived[0]["api_calls"], 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quota_period_rolls_over_in_lagos_time_local() {
+    quota_period_rolls_over_in_lagos_time(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quota_period_rolls_over_in_lagos_time_redis() {
+    quota_period_rolls_over_in_lagos_time(Some(redis_ns())).await;
+}
+
+/// An operator's per-key override: one key gets a lower requests/min than its
+/// organization; the organization's other keys keep the organization's figure.
+async fn per_key_rate_limits(app: TestApp) {
+    let (t, slow, slow_view) = app
+        .tenant_with_key("perkey@example.ng", json!({"name": "slow"}))
+        .await;
+    let fast = s(&app.create_key(&t, json!({"name": "fast"})).await, "key");
+    app.set_limits(&t, json!({"requests_per_minute": 50})).await;
+    let op = app.operator_token().await;
+    let path = format!(
+        "/api/v1/admin/organizations/{}/api-keys/{}/limits",
+        t.org_id,
+        s(&slow_view, "id")
+    );
+    let (status, v) = body(app.put(&path, &op, json!({"requests_per_minute": 3})).await).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["requests_per_minute"], 3);
+    assert!(v["tokens_per_minute"].is_null());
+    // Tenants cannot set it; bad values and another organization's key are refused.
+    expect_error(
+        app.put(&path, &t.token, json!({"requests_per_minute": 1000}))
+            .await,
+        StatusCode::FORBIDDEN,
+        "operator_only",
+    )
+    .await;
+    expect_error(
+        app.put(&path, &op, json!({"requests_per_minute": 0})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_request",
+    )
+    .await;
+    let other = app.signup("perkey-other@example.ng").await;
+    let cross = format!(
+        "/api/v1/admin/organizations/{}/api-keys/{}/limits",
+        other.org_id,
+        s(&slow_view, "id")
+    );
+    expect_error(
+        app.put(&cross, &op, json!({"requests_per_minute": 9}))
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+
+    let call = |key: String| {
+        let app = &app;
+        async move {
+            app.chat(
+                &key,
+                json!({"model": "mock-echo", "messages": user("per key")}),
+            )
+            .await
+        }
+    };
+    for _ in 0..3 {
+        let res = call(slow.clone()).await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    let refused = call(slow.clone()).await;
+    assert_eq!(refused.headers()["x-ratelimit-limit-requests"], "3");
+    expect_error(
+        refused,
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limit_exceeded",
+    )
+    .await;
+    let res = call(fast.clone()).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "the other key keeps the organization's limit"
+    );
+    assert_eq!(res.headers()["x-ratelimit-limit-requests"], "50");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_key_rate_limits_local() {
+    per_key_rate_limits(local_app().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_key_rate_limits_redis() {
+    per_key_rate_limits(redis_app().await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -23,36 +23,9 @@ fn kobo(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_run_beside_a_server_without_losing_usage() {
     let dir = tempfile::tempdir().unwrap();
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let listen = format!("127.0.0.1:{port}");
-    let server = crate::procs::Proc {
-        child: Command::new(binary("kobo"))
-            .arg("serve")
-            .env("KOBO_DATA_DIR", dir.path())
-            .env("KOBO_LISTEN", &listen)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-        addr: listen.clone(),
-    };
-    let base = format!("http://{listen}");
+    let server = crate::procs::kobo_serve_in(dir.path(), &[]).await;
+    let base = format!("http://{}", server.addr);
     let client = reqwest::Client::new();
-    let mut ready = false;
-    for _ in 0..400 {
-        if let Ok(r) = client.get(format!("{base}/ready")).send().await {
-            if r.status().is_success() {
-                ready = true;
-                break;
-            }
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    assert!(ready, "kobo serve became ready");
 
     // `kobo demo` beside the running server: a tenant and key in the same database.
     let out = kobo(dir.path(), &["demo"], &[]);

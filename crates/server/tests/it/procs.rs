@@ -102,3 +102,48 @@ pub fn paystack_sim(kobo_base: &str) -> Proc {
         .to_string();
     Proc { child, addr }
 }
+
+/// Starts `kobo serve` on a free port with its own data folder and `env`, and waits
+/// until `/ready` answers. The folder lives as long as the returned guard.
+pub async fn kobo_serve(env: &[(&str, &str)]) -> (Proc, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("data dir");
+    let proc = kobo_serve_in(dir.path(), env).await;
+    (proc, dir)
+}
+
+/// `kobo serve` on the data folder `dir`.
+pub async fn kobo_serve_in(dir: &std::path::Path, env: &[(&str, &str)]) -> Proc {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+        l.local_addr().expect("addr").port()
+    };
+    let addr = format!("127.0.0.1:{port}");
+    let mut cmd = Command::new(binary("kobo"));
+    cmd.arg("serve")
+        .env("KOBO_DATA_DIR", dir)
+        .env("KOBO_LISTEN", &addr)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let proc = Proc {
+        child: cmd.spawn().expect("kobo serve starts"),
+        addr,
+    };
+    let client = reqwest::Client::new();
+    for _ in 0..800 {
+        if let Ok(r) = client
+            .get(format!("http://{}/ready", proc.addr))
+            .send()
+            .await
+        {
+            if r.status().is_success() {
+                return proc;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("kobo serve did not become ready");
+}

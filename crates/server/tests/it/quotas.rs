@@ -200,6 +200,92 @@ async fn two_replicas_share_one_redis_limit() {
     assert!(refused, "replica b still accepts a revoked key after 1 s");
 }
 
+/// Two `kobo serve` processes on one PostgreSQL and one Redis: requests alternate
+/// between them and the organization's limit holds for both together.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_kobo_processes_share_one_redis_limit() {
+    let ns = redis_ns();
+    let pg = PgDb::create().await;
+    let env = [
+        ("KOBO_DATABASE_URL", pg.url.as_str()),
+        ("KOBO_REDIS_URL", "redis://127.0.0.1:6379"),
+        ("KOBO_REDIS_NAMESPACE", ns.as_str()),
+        ("KOBO_OPERATOR_EMAIL", "op@kobo.test"),
+        ("KOBO_OPERATOR_PASSWORD", "operator-password-1"),
+    ];
+    let (a, _da) = crate::procs::kobo_serve(&env).await;
+    let (b, _db) = crate::procs::kobo_serve(&env).await;
+    let http = reqwest::Client::new();
+    let post = |base: String, token: Option<String>, path: &'static str, body: Value| {
+        let http = http.clone();
+        async move {
+            let mut req = http.post(format!("http://{base}{path}")).json(&body);
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            let res = req.send().await.unwrap();
+            let status = res.status();
+            (status, res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (_, signup) = post(a.addr.clone(), None, "/api/v1/auth/signup", json!({"email": "procs@example.ng", "password": "correct horse battery", "organization_name": "Procs"})).await;
+    let token = s(&signup, "access_token");
+    let (_, op) = post(
+        b.addr.clone(),
+        None,
+        "/api/v1/auth/token",
+        json!({"username": "op@kobo.test", "password": "operator-password-1"}),
+    )
+    .await;
+    let res = http
+        .put(format!(
+            "http://{}/api/v1/admin/organizations/{}/limits",
+            b.addr,
+            s(&signup, "organization_id")
+        ))
+        .bearer_auth(s(&op, "access_token"))
+        .json(&json!({"requests_per_minute": 30, "tokens_per_minute": "unlimited", "monthly_tokens": "unlimited"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let ws = s(&signup, "workspace_id");
+    let res = http
+        .post(format!("http://{}/api/v1/workspaces/{ws}/api-keys", a.addr))
+        .bearer_auth(&token)
+        .json(&json!({"name": "shared"}))
+        .send()
+        .await
+        .unwrap();
+    let key = s(&res.json::<Value>().await.unwrap(), "key");
+    // Neither process has cached the tenant yet (no gateway call so far): both read the
+    // new limit on their first call.
+    let futs = (0..60).map(|i| {
+        let addr = if i % 2 == 0 {
+            a.addr.clone()
+        } else {
+            b.addr.clone()
+        };
+        let (http, key) = (http.clone(), key.clone());
+        async move {
+            http.post(format!("http://{addr}/v1/chat/completions"))
+                .bearer_auth(key)
+                .json(&json!({"model": "mock-echo", "messages": user(&format!("p{i}"))}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    });
+    let statuses = futures::future::join_all(futs).await;
+    let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    let limited = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((ok, limited), (30, 30), "one limit for both processes");
+}
+
 /// Starts a private redis-server on a free port (never the machine's 6379).
 fn private_redis(port: u16) -> std::process::Child {
     std::process::Command::new("redis-server")

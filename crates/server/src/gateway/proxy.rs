@@ -2,6 +2,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::parse_json;
+use crate::extract::RawBody;
 use crate::gateway::admission::{KeyLimits, Request as AdmitRequest, Ticket};
 use crate::gateway::auth::{self, GatewayCaller};
 use crate::state::AppState;
@@ -60,7 +61,7 @@ pub async fn chat_completions(
     ConnectInfo(a): ConnectInfo<SocketAddr>,
     Extension(id): Extension<RequestId>,
     h: HeaderMap,
-    b: Bytes,
+    RawBody(b): RawBody,
 ) -> Response {
     handle(s, Endpoint::Chat, a, id, h, b).await
 }
@@ -70,7 +71,7 @@ pub async fn completions(
     ConnectInfo(a): ConnectInfo<SocketAddr>,
     Extension(id): Extension<RequestId>,
     h: HeaderMap,
-    b: Bytes,
+    RawBody(b): RawBody,
 ) -> Response {
     handle(s, Endpoint::Completions, a, id, h, b).await
 }
@@ -80,7 +81,7 @@ pub async fn embeddings(
     ConnectInfo(a): ConnectInfo<SocketAddr>,
     Extension(id): Extension<RequestId>,
     h: HeaderMap,
-    b: Bytes,
+    RawBody(b): RawBody,
 ) -> Response {
     handle(s, Endpoint::Embeddings, a, id, h, b).await
 }
@@ -91,7 +92,7 @@ pub async fn native_complete(
     ConnectInfo(a): ConnectInfo<SocketAddr>,
     Extension(id): Extension<RequestId>,
     h: HeaderMap,
-    b: Bytes,
+    RawBody(b): RawBody,
 ) -> Response {
     handle(s, Endpoint::Native, a, id, h, b).await
 }

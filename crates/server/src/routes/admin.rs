@@ -1,11 +1,11 @@
 //! `/api/v1/admin/*`: the platform operator's routes. Tenants get 403.
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{parse_id, Caller, JsonBody};
+use crate::extract::{parse_id, Caller, JsonBody, QueryParams};
 use crate::routes::orgs::rfc3339;
 use crate::state::AppState;
 use crate::tenancy::{overrides_of, LimitOverrides, Override, UnlimitedMarker};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::Json;
 use kobo_domain::ids::OrgId;
 use serde::{Deserialize, Serialize};
@@ -51,7 +51,7 @@ fn org_view(o: kobo_store::OrgRecord) -> OrgView {
 pub async fn organizations(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<Cursor>,
+    QueryParams(q): QueryParams<Cursor>,
 ) -> ApiResult<Json<OrgPage>> {
     caller.require_operator()?;
     let limit = q.limit.unwrap_or(50).clamp(1, 200);

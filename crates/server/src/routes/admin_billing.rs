@@ -3,11 +3,11 @@
 
 use crate::billing::providers::payment_error;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Caller, JsonBody};
+use crate::extract::{Caller, JsonBody, QueryParams};
 use crate::routes::admin::Cursor;
 use crate::routes::orgs::rfc3339;
 use crate::state::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use kobo_domain::money::Kobo;
@@ -131,7 +131,7 @@ pub struct EventPage {
 pub async fn payment_events(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<Cursor>,
+    QueryParams(q): QueryParams<Cursor>,
 ) -> ApiResult<Json<EventPage>> {
     caller.require_operator()?;
     let limit = q.limit.unwrap_or(50).clamp(1, 200);

@@ -4,10 +4,10 @@ use crate::billing::periods::cycle_price;
 use crate::billing::settle::{settle, Verified};
 use crate::billing::subscriptions::{self, Applied, Change};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Caller, JsonBody};
+use crate::extract::{Caller, JsonBody, QueryParams};
 use crate::routes::orgs::rfc3339;
 use crate::state::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use kobo_domain::calendar::{lagos_date, BillingCycle};
@@ -398,7 +398,7 @@ pub struct CallbackAnswer {
 #[utoipa::path(get, path = "/api/v1/billing/callback", tag = "billing", params(CallbackQuery), responses((status = 200, body = CallbackAnswer)))]
 pub async fn callback(
     State(state): State<AppState>,
-    Query(q): Query<CallbackQuery>,
+    QueryParams(q): QueryParams<CallbackQuery>,
 ) -> ApiResult<Json<CallbackAnswer>> {
     let reference = q
         .reference

@@ -1,11 +1,11 @@
 //! `/api/v1/usage`, `/api/v1/usage/records` and `/api/v1/quotas`.
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::Caller;
+use crate::extract::{Caller, QueryParams};
 use crate::gateway::admission::quota_period;
 use crate::routes::orgs::rfc3339;
 use crate::state::AppState;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -47,7 +47,7 @@ fn money(millikobo: i64) -> Value {
 pub async fn summary(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<SummaryQuery>,
+    QueryParams(q): QueryParams<SummaryQuery>,
 ) -> ApiResult<Json<Value>> {
     let org = caller.org()?;
     caller.authorize(&state, org, Permission::UsageRead).await?;
@@ -185,7 +185,7 @@ pub async fn records(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Query(q): Query<RecordsQuery>,
+    QueryParams(q): QueryParams<RecordsQuery>,
 ) -> ApiResult<Response> {
     let org = caller.org()?;
     caller.authorize(&state, org, Permission::UsageRead).await?;

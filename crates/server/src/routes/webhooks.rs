@@ -9,8 +9,8 @@
 use crate::billing::providers::payment_error;
 use crate::billing::settle::{settle, Verified};
 use crate::error::{ApiError, ApiResult};
+use crate::extract::RawBody;
 use crate::state::AppState;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
@@ -77,7 +77,7 @@ fn settled_label(applied: &Applied) -> &'static str {
 pub async fn paystack(
     State(state): State<AppState>,
     headers: HeaderMap,
-    raw: Bytes,
+    RawBody(raw): RawBody,
 ) -> ApiResult<Json<Value>> {
     let client = state.payments.paystack()?;
     let signature = headers
@@ -155,7 +155,7 @@ pub async fn paystack(
 pub async fn flutterwave(
     State(state): State<AppState>,
     headers: HeaderMap,
-    raw: Bytes,
+    RawBody(raw): RawBody,
 ) -> ApiResult<Json<Value>> {
     let client = state.payments.flutterwave()?;
     let Some(secret) = state.payments.flutterwave_hash.as_deref() else {

@@ -144,3 +144,54 @@ both_backends!(bad_input_gets_clear_errors, |app: TestApp| async move {
         .await;
     expect_error(res, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request").await;
 });
+
+/// Query strings and oversized gateway bodies are answered in the error envelope too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_queries_and_huge_gateway_bodies_use_the_envelope() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let (t, key, _) = app
+        .tenant_with_key("query@example.ng", json!({"name": "k"}))
+        .await;
+    for path in [
+        "/api/v1/usage/records?limit=abc",
+        "/api/v1/usage?group_by=model&from=yesterday",
+    ] {
+        let res = app.get(path, &t.token).await;
+        assert!(
+            res.status() == StatusCode::UNPROCESSABLE_ENTITY
+                || res.status() == StatusCode::BAD_REQUEST,
+            "{path}: {}",
+            res.status()
+        );
+        let v: serde_json::Value = res.json().await.unwrap();
+        assert!(v["error"]["code"].is_string(), "{path}: {v}");
+    }
+    expect_error(
+        app.get("/api/v1/usage/records?limit=abc", &t.token).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_query",
+    )
+    .await;
+    let op = app.operator_token().await;
+    expect_error(
+        app.get("/api/v1/admin/organizations?limit=-1", &op).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_query",
+    )
+    .await;
+    // 17 MiB: over the gateway's 16 MiB limit.
+    let huge = format!(
+        r#"{{"model":"mock-echo","messages":[{{"role":"user","content":"{}"}}]}}"#,
+        "a".repeat(17 * 1024 * 1024)
+    );
+    let res = app
+        .client
+        .post(app.url("/v1/chat/completions"))
+        .bearer_auth(&key)
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, StatusCode::PAYLOAD_TOO_LARGE, "body_too_large").await;
+}

@@ -56,6 +56,7 @@ const IDEMPOTENCY_TTL_MS: i64 = 24 * 3600 * 1000;
 /// Streams longer than this are not kept for idempotent replay.
 const MAX_REPLAY_BYTES: usize = 4 * 1024 * 1024;
 
+#[utoipa::path(post, path = "/v1/chat/completions", tag = "gateway", request_body(content = Object, description = "OpenAI's chat completion request; unknown fields are passed to the upstream"), responses((status = 200, description = "OpenAI's chat completion, or text/event-stream when `stream` is true"), (status = 401), (status = 402), (status = 403), (status = 404), (status = 429), (status = 502), (status = 504)), security(("api_key" = [])))]
 pub async fn chat_completions(
     State(s): State<AppState>,
     ConnectInfo(a): ConnectInfo<SocketAddr>,
@@ -66,6 +67,7 @@ pub async fn chat_completions(
     handle(s, Endpoint::Chat, a, id, h, b).await
 }
 
+#[utoipa::path(post, path = "/v1/completions", tag = "gateway", request_body(content = Object, description = "OpenAI's legacy completion request"), responses((status = 200, description = "OpenAI's completion, or text/event-stream when `stream` is true"), (status = 429)), security(("api_key" = [])))]
 pub async fn completions(
     State(s): State<AppState>,
     ConnectInfo(a): ConnectInfo<SocketAddr>,
@@ -76,6 +78,7 @@ pub async fn completions(
     handle(s, Endpoint::Completions, a, id, h, b).await
 }
 
+#[utoipa::path(post, path = "/v1/embeddings", tag = "gateway", request_body(content = Object, description = "OpenAI's embeddings request"), responses((status = 200, description = "OpenAI's embeddings list"), (status = 429)), security(("api_key" = [])))]
 pub async fn embeddings(
     State(s): State<AppState>,
     ConnectInfo(a): ConnectInfo<SocketAddr>,
@@ -87,6 +90,7 @@ pub async fn embeddings(
 }
 
 /// `POST /api/v1/ai/complete`: `{prompt, model?, max_tokens?, temperature?}`.
+#[utoipa::path(post, path = "/api/v1/ai/complete", tag = "gateway", request_body(content = Object, description = "{prompt, model?, max_tokens?, temperature?}"), responses((status = 200, description = "{request_id, completion, usage, model, processing_time_ms}"), (status = 429)), security(("api_key" = []), ("session" = [])))]
 pub async fn native_complete(
     State(s): State<AppState>,
     ConnectInfo(a): ConnectInfo<SocketAddr>,
@@ -98,6 +102,7 @@ pub async fn native_complete(
 }
 
 /// `GET /v1/models`: the models this key may use.
+#[utoipa::path(get, path = "/v1/models", tag = "gateway", responses((status = 200, description = "the models this key may use, in OpenAI's list shape")), security(("api_key" = [])))]
 pub async fn list_models(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,

@@ -24,6 +24,20 @@ both_backends!(health_ready_openapi_docs, |app: TestApp| async move {
         "{doc}"
     );
     assert!(doc["paths"]["/api/v1/workspaces/{workspace_id}/api-keys"]["post"].is_object());
+    for (path, method) in [
+        ("/v1/chat/completions", "post"),
+        ("/v1/models", "get"),
+        ("/api/v1/usage", "get"),
+        ("/api/v1/quotas", "get"),
+        ("/api/v1/billing/subscriptions", "post"),
+        ("/api/v1/webhooks/paystack", "post"),
+        ("/api/v1/admin/plans", "post"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} is documented"
+        );
+    }
     let page = app
         .client
         .get(app.url("/docs"))

@@ -23,6 +23,7 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
 use std::time::Instant;
+use tracing::Instrument;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Endpoint {
@@ -740,7 +741,9 @@ fn stream_response(
                 }
             }
         }
-    });
+    }
+    // The request's span (request_id, tenant) follows the stream into its task.
+    .instrument(tracing::Span::current()));
     let mut res = Response::new(Body::from_stream(
         tokio_stream::wrappers::ReceiverStream::new(rx),
     ));

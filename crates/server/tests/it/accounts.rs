@@ -288,3 +288,29 @@ both_backends!(expired_sessions_are_refused, |app: TestApp| async move {
         StatusCode::OK
     );
 });
+
+// The free plan's three team members (the owner included): a fourth is refused.
+both_backends!(member_limit_follows_the_plan, |app: TestApp| async move {
+    let owner = app.signup("seats@example.ng").await;
+    app.add_member(&owner, "seat-2@example.ng", "member").await;
+    app.add_member(&owner, "seat-3@example.ng", "viewer").await;
+    app.signup("seat-4@example.ng").await;
+    let res = app
+        .post(
+            &format!("/api/v1/orgs/{}/members", owner.org_id),
+            &owner.token,
+            json!({"email": "seat-4@example.ng", "role": "member"}),
+        )
+        .await;
+    let v = expect_error(res, StatusCode::FORBIDDEN, "quota_exceeded").await;
+    assert_eq!(v["error"]["limit"], 3, "{v}");
+    let (_, list) = body(
+        app.get(
+            &format!("/api/v1/orgs/{}/members", owner.org_id),
+            &owner.token,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(list["data"].as_array().map(Vec::len), Some(3), "{list}");
+});

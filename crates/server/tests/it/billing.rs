@@ -1025,3 +1025,89 @@ async fn paying_a_replaced_checkout_activates_nothing() {
     assert_eq!(cur["status"], "active");
     assert_eq!(cur["plan"], "starter");
 }
+
+/// Ten copies of a webhook that nobody has applied yet, all at once: exactly one
+/// payment settles and one activation happens (both backends).
+async fn concurrent_first_deliveries(db: Db) {
+    let b = Billed::start_hooked(db, None, false).await;
+    let t = b.app.signup("race@example.ng").await;
+    let sub = b.subscribe(&t, "starter", "paystack_card").await;
+    let reference = sub["reference"].as_str().unwrap();
+    let (status, v) = b
+        .sim_post(
+            &format!("/sim/paystack/{reference}/complete"),
+            json!({"outcome": "success"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(b.current(&b.app, &t).await["status"], "pending_payment");
+    let list: Value = b
+        .http
+        .get(format!("http://{}/sim/webhooks", b.sim.addr))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let hook = list["webhooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["event"] == "charge.success")
+        .expect("the simulator signed a charge.success")
+        .clone();
+    let url = b.app.url("/api/v1/webhooks/paystack");
+    let copies = (0..10).map(|_| {
+        b.app
+            .client
+            .post(&url)
+            .header("content-type", "application/json")
+            .header(
+                "x-paystack-signature",
+                hook["header_value"].as_str().unwrap(),
+            )
+            .body(hook["body"].as_str().unwrap().to_string())
+            .send()
+    });
+    for res in futures::future::join_all(copies).await {
+        assert_eq!(res.unwrap().status(), StatusCode::OK);
+    }
+    let payments = b.payments(&t).await;
+    assert_eq!(payments.len(), 1);
+    assert_eq!(count(&payments, "status", "success"), 1);
+    let applied: Vec<_> = b
+        .events()
+        .await
+        .into_iter()
+        .filter(|e| e["event"] == "charge.success" && e["outcome"] == "applied")
+        .collect();
+    assert_eq!(applied.len(), 1, "{applied:?}");
+    let cur = b.current(&b.app, &t).await;
+    assert_eq!(cur["status"], "active");
+    let notes = b
+        .app
+        .state
+        .store
+        .notifications(t.org_id.parse().unwrap(), "subscription.")
+        .await
+        .unwrap();
+    assert!(
+        notes
+            .iter()
+            .filter(|n| n.kind == "subscription.activated")
+            .count()
+            <= 1,
+        "at most one activation notice"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_first_deliveries_apply_once_sqlite() {
+    concurrent_first_deliveries(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_first_deliveries_apply_once_postgres() {
+    concurrent_first_deliveries(Db::Postgres).await;
+}

@@ -56,17 +56,21 @@ pub fn mock_upstream() -> Proc {
         .stderr(Stdio::null())
         .spawn()
         .expect("mock upstream starts");
+    let addr = listening_address(&mut child);
+    Proc { child, addr }
+}
+
+/// The address a tool prints as its first line (`listening on ADDRESS`).
+fn listening_address(child: &mut Child) -> String {
     let stdout = child.stdout.take().expect("stdout");
     let mut line = String::new();
     BufReader::new(stdout)
         .read_line(&mut line)
         .expect("first line");
-    let addr = line
-        .trim()
+    line.trim()
         .strip_prefix("listening on ")
         .expect("listening line")
-        .to_string();
-    Proc { child, addr }
+        .to_string()
 }
 
 /// The Paystack/Flutterwave simulator's credentials, as Kobo is configured in tests.
@@ -90,16 +94,7 @@ pub fn paystack_sim(kobo_base: &str) -> Proc {
         .stderr(Stdio::null())
         .spawn()
         .expect("the payment simulator starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("first line");
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .expect("listening line")
-        .to_string();
+    let addr = listening_address(&mut child);
     Proc { child, addr }
 }
 

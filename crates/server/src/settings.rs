@@ -410,6 +410,26 @@ mod tests {
         let s = Settings::load(Some(&path), &|_| None).unwrap();
         assert_eq!(s.listen.port(), 8080);
         assert_eq!(s.usage_journal_durability, Durability::Fsync);
+
+        // Its commented-out [seller] table is valid too once uncommented.
+        let text = std::fs::read_to_string(&path).unwrap();
+        let seller: String = text
+            .lines()
+            .skip_while(|l| !l.starts_with("# [seller]"))
+            .take_while(|l| l.starts_with("# "))
+            .map(|l| {
+                format!(
+                    "{}\n",
+                    l.trim_start_matches("# ").split("  ").next().unwrap_or("")
+                )
+            })
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("kobo.toml");
+        std::fs::write(&file, seller).unwrap();
+        let s = Settings::load(Some(&file), &|_| None).unwrap();
+        assert_eq!(s.seller.address.len(), 2);
+        assert!(s.seller.tin.is_some());
     }
 
     #[test]

@@ -89,8 +89,20 @@ impl App {
                 .await
                 .context("cannot open the database")?,
         );
-        let plans =
-            kobo_domain::plan::default_catalog().context("the shipped plan catalog is invalid")?;
+        let plans = match &settings.plans_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| {
+                    format!(
+                        "cannot read the plan catalog {} (KOBO_PLANS_FILE)",
+                        path.display()
+                    )
+                })?;
+                kobo_domain::plan::parse_catalog(&text)
+                    .with_context(|| format!("the plan catalog {} is invalid", path.display()))?
+            }
+            None => kobo_domain::plan::default_catalog()
+                .context("the shipped plan catalog is invalid")?,
+        };
         store.seed_plans(&plans, clock.now_ms()).await?;
         for m in &settings.models {
             store.upsert_model(&m.to_record(clock.now_ms())).await?;

@@ -129,6 +129,7 @@ struct FileSettings {
     flutterwave_secret_key: Option<String>,
     flutterwave_secret_hash: Option<String>,
     flutterwave_base_url: Option<String>,
+    plans_file: Option<PathBuf>,
     #[serde(default)]
     seller: Option<SellerSettings>,
     #[serde(default)]
@@ -166,6 +167,9 @@ pub struct Settings {
     pub redis_namespace: String,
     /// The operator as printed on invoices (`[seller]`, `KOBO_SELLER_*`).
     pub seller: SellerSettings,
+    /// A plan catalog to load on the first start instead of the shipped one
+    /// (`plans_file`, `KOBO_PLANS_FILE`); afterwards plans are edited through the API.
+    pub plans_file: Option<PathBuf>,
 }
 
 /// The seller printed on invoices.
@@ -228,6 +232,7 @@ impl Settings {
             max_body_bytes: 1024 * 1024,
             redis_namespace: "default".into(),
             seller: SellerSettings::default(),
+            plans_file: None,
         }
     }
 
@@ -293,6 +298,10 @@ impl Settings {
         } else if let Some(f) = file.rate_limiter_failure {
             s.rate_limiter_failure = f;
         }
+        s.plans_file = env("KOBO_PLANS_FILE")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or(file.plans_file);
         s.operator_email = pick("KOBO_OPERATOR_EMAIL", file.operator_email);
         s.operator_password =
             pick("KOBO_OPERATOR_PASSWORD", file.operator_password).map(SecretString::from);

@@ -23,36 +23,9 @@ pub struct AdminPlanList {
 }
 
 fn check_plan(p: &Plan) -> ApiResult<()> {
-    let bad = |param: &str, msg: &str| {
-        Err(ApiError::unprocessable("invalid_plan", msg.to_string()).with_param(param))
-    };
-    let id_ok = !p.id.is_empty()
-        && p.id.len() <= 40
-        && p.id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-    if !id_ok {
-        return bad(
-            "id",
-            "id must be 1 to 40 lowercase letters, digits, `-` or `_`",
-        );
-    }
-    if p.name.trim().is_empty() || p.name.len() > 100 {
-        return bad("name", "name must be 1 to 100 characters");
-    }
-    if p.price_kobo < 0 || p.overage_per_1k_kobo.is_some_and(|o| o < 0) {
-        return bad("price_kobo", "prices must not be negative");
-    }
-    if p.invoice_terms_days == 0 || p.invoice_terms_days > 365 {
-        return bad("invoice_terms_days", "invoice_terms_days must be 1 to 365");
-    }
-    if p.requests_per_minute == 0 || p.tokens_per_minute == 0 || p.max_tokens_per_request == 0 {
-        return bad(
-            "requests_per_minute",
-            "per-minute limits and max_tokens_per_request must be positive",
-        );
-    }
-    Ok(())
+    p.check().map_err(|e| {
+        ApiError::unprocessable("invalid_plan", e.message.to_string()).with_param(e.field)
+    })
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/plans", tag = "operator", responses((status = 200, body = AdminPlanList)), security(("session" = [])))]

@@ -1111,3 +1111,40 @@ async fn concurrent_first_deliveries_apply_once_sqlite() {
 async fn concurrent_first_deliveries_apply_once_postgres() {
     concurrent_first_deliveries(Db::Postgres).await;
 }
+
+/// A fresh install may start from its own plan catalog file instead of the shipped one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plans_file_seeds_a_fresh_install() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plans.json");
+    let shipped = include_str!("../../../domain/data/plans.json");
+    std::fs::write(
+        &path,
+        shipped.replace("\"price_kobo\": 1500000", "\"price_kobo\": 1750000"),
+    )
+    .unwrap();
+    let app = TestApp::spawn_with(Db::Sqlite, |s| s.plans_file = Some(path.clone())).await;
+    let (_, v) = body(
+        app.client
+            .get(app.url("/api/v1/billing/plans"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let starter = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "starter")
+        .unwrap()
+        .clone();
+    assert_eq!(starter["price_display"], "₦17,500");
+
+    // A broken file stops the start with a message naming it.
+    std::fs::write(&path, "{\"plans\": []}").unwrap();
+    let mut s = kobo_server::Settings::with_data_dir(dir.path());
+    s.plans_file = Some(path);
+    let err = kobo_server::App::build(s).await.err().expect("refused");
+    assert!(format!("{err:#}").contains("no `free` plan"), "{err:#}");
+}

@@ -363,27 +363,37 @@ pub fn path_for(data_dir: &Path, inv: &InvoiceRecord) -> ApiResult<PathBuf> {
 pub async fn store(data_dir: &Path, inv: &InvoiceRecord) -> ApiResult<Vec<u8>> {
     let path = path_for(data_dir, inv)?;
     let bytes = render(inv);
+    write(&path, bytes).await
+}
+
+async fn write(path: &Path, bytes: Vec<u8>) -> ApiResult<Vec<u8>> {
     if let Some(dir) = path.parent() {
         tokio::fs::create_dir_all(dir)
             .await
             .map_err(|e| ApiError::internal(&e))?;
     }
-    let tmp = path.with_extension("pdf.tmp");
+    // A name of its own per write, so two writers never interleave in one file.
+    let tmp = path.with_extension(format!("pdf.{}.tmp", uuid::Uuid::new_v4().simple()));
     tokio::fs::write(&tmp, &bytes)
         .await
         .map_err(|e| ApiError::internal(&e))?;
-    tokio::fs::rename(&tmp, &path)
+    tokio::fs::rename(&tmp, path)
         .await
         .map_err(|e| ApiError::internal(&e))?;
     Ok(bytes)
 }
 
-/// The stored PDF, rendered (and stored) first if it is missing.
+/// The PDF of the invoice as its row stands now. The stored file is (re)written when it
+/// is missing or was rendered before the row changed (e.g. a webhook marked the invoice
+/// paid, which renders nothing), so a download never shows a stale status. Rendering is
+/// deterministic, so an unchanged invoice's file is left alone.
 pub async fn load(data_dir: &Path, inv: &InvoiceRecord) -> ApiResult<Vec<u8>> {
     let path = path_for(data_dir, inv)?;
+    let current = render(inv);
     match tokio::fs::read(&path).await {
-        Ok(bytes) => Ok(bytes),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => store(data_dir, inv).await,
+        Ok(stored) if stored == current => Ok(stored),
+        Ok(_) => write(&path, current).await,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => write(&path, current).await,
         Err(e) => Err(ApiError::internal(&e)),
     }
 }

@@ -11,6 +11,7 @@ mod bad_input;
 mod billing;
 mod commands;
 mod gateway;
+mod invoices;
 mod isolation;
 mod metering;
 mod openai_sdk;

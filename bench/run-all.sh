@@ -7,3 +7,4 @@ cargo build --release --bins
 bench/limiter.sh
 bench/gateway.sh
 bench/usage.sh all
+bench/billing.sh all

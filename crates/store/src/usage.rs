@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use kobo_domain::ids::{ApiKeyId, OrgId};
 use sqlx::any::AnyRow;
 use sqlx::Row;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// How long a `running` idempotency claim holds before it is treated as abandoned:
 /// longer than any request may run (upstream timeouts are minutes at most).
@@ -46,11 +46,6 @@ fn record_row(r: &AnyRow) -> Result<UsageRecord> {
     })
 }
 
-/// Columns of `RECORD_COLS`, bound per record.
-const RECORD_FIELDS: usize = 18;
-/// Records per INSERT: 1,800 parameters, well under SQLite's 32,766 and PostgreSQL's 65,535.
-const ROWS_PER_INSERT: usize = 100;
-
 /// Rollup key: (org, day, workspace, key, model).
 type RollupKey = (String, String, String, String, String);
 
@@ -72,57 +67,36 @@ impl Usage for SqlStore {
             return Ok(0);
         }
         let mut tx = self.write.begin().await?;
-        // Many rows per statement: one round trip to the database per chunk, not per
-        // record. ON CONFLICT DO NOTHING makes a replayed record a no-op and RETURNING
-        // names the rows that really went in: only those reach the rollups, so both
-        // tables stay exactly-once.
-        let mut fresh: HashSet<String> = HashSet::new();
-        for chunk in records.chunks(ROWS_PER_INSERT) {
-            let mut sql = format!("INSERT INTO usage_records ({RECORD_COLS}) VALUES ");
-            for i in 0..chunk.len() {
-                let base = i * RECORD_FIELDS;
-                let params: Vec<String> = (1..=RECORD_FIELDS)
-                    .map(|k| format!("${}", base + k))
-                    .collect();
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push('(');
-                sql.push_str(&params.join(", "));
-                sql.push(')');
-            }
-            sql.push_str(" ON CONFLICT (id) DO NOTHING RETURNING id");
-            let mut q = sqlx::query(&sql);
-            for r in chunk {
-                q = q
-                    .bind(&r.id)
-                    .bind(r.org_id.to_string())
-                    .bind(r.workspace_id.to_string())
-                    .bind(r.api_key_id.map(|k| k.to_string()))
-                    .bind(r.user_id.map(|u| u.to_string()))
-                    .bind(&r.endpoint)
-                    .bind(&r.model)
-                    .bind(&r.upstream)
-                    .bind(i64_of(r.prompt_tokens))
-                    .bind(i64_of(r.completion_tokens))
-                    .bind(r.cost_millikobo)
-                    .bind(r.upstream_cost_micro_usd)
-                    .bind(i64_of(r.latency_ms))
-                    .bind(i64::from(r.status))
-                    .bind(r.error_code.clone())
-                    .bind(i64::from(r.streamed))
-                    .bind(&r.lagos_day)
-                    .bind(r.created_at);
-            }
-            for row in q.fetch_all(&mut *tx).await? {
-                fresh.insert(row.try_get::<String, _>("id")?);
-            }
-        }
         let mut rollups: HashMap<RollupKey, Rollup> = HashMap::new();
         let mut inserted = 0;
         for r in records {
-            // `remove`: a record repeated inside one batch counts once.
-            if !fresh.remove(&r.id) {
+            // ON CONFLICT DO NOTHING makes a replayed record a no-op; only rows that
+            // really went in are added to the rollups, so both stay exactly-once.
+            let done = sqlx::query(&format!(
+                "INSERT INTO usage_records ({RECORD_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+                 ON CONFLICT (id) DO NOTHING"
+            ))
+            .bind(&r.id)
+            .bind(r.org_id.to_string())
+            .bind(r.workspace_id.to_string())
+            .bind(r.api_key_id.map(|k| k.to_string()))
+            .bind(r.user_id.map(|u| u.to_string()))
+            .bind(&r.endpoint)
+            .bind(&r.model)
+            .bind(&r.upstream)
+            .bind(i64_of(r.prompt_tokens))
+            .bind(i64_of(r.completion_tokens))
+            .bind(r.cost_millikobo)
+            .bind(r.upstream_cost_micro_usd)
+            .bind(i64_of(r.latency_ms))
+            .bind(i64::from(r.status))
+            .bind(r.error_code.clone())
+            .bind(i64::from(r.streamed))
+            .bind(&r.lagos_day)
+            .bind(r.created_at)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
                 continue;
             }
             inserted += 1;

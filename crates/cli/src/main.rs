@@ -83,7 +83,7 @@ fn main() -> anyhow::Result<()> {
         std::env::var(k).ok()
     };
     let settings = Settings::load(cli.config.as_deref(), &env)?;
-    kobo_server::telemetry::init(&settings.log_format);
+    let _logs = kobo_server::telemetry::init(&settings.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

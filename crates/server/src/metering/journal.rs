@@ -18,7 +18,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{mpsc, oneshot};
 
 /// Past this size the writer starts a new segment.
 const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
@@ -43,8 +43,6 @@ pub struct JournalShared {
     pub dir: PathBuf,
     /// The segment the writer appends to (the mover must not treat its tail as torn).
     pub active_seq: AtomicU64,
-    /// Woken after each group commit.
-    pub written: Notify,
     /// An exclusive lock on `<dir>/LOCK`, held while this process owns the journal: a
     /// second process on the same data folder would otherwise move (and delete) the
     /// segment this one is still appending to. `None` for a detached journal.
@@ -93,7 +91,6 @@ impl Journal {
         let shared = Arc::new(JournalShared {
             dir: dir.to_path_buf(),
             active_seq: AtomicU64::new(seq),
-            written: Notify::new(),
             _lock: Some(lock),
         });
         let (tx, rx) = mpsc::channel(65_536);
@@ -112,7 +109,6 @@ impl Journal {
         let shared = Arc::new(JournalShared {
             dir: dir.to_path_buf(),
             active_seq: AtomicU64::new(0),
-            written: Notify::new(),
             _lock: None,
         });
         Self { tx, shared }
@@ -203,7 +199,6 @@ fn writer(
         for p in group.drain(..) {
             let _ = p.ack.send(outcome.clone());
         }
-        shared.written.notify_one();
         if size >= SEGMENT_BYTES {
             match open_segment(&shared.dir, seq + 1) {
                 Ok(f) => {
@@ -219,5 +214,4 @@ fn writer(
             }
         }
     }
-    shared.written.notify_one();
 }

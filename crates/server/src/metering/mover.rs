@@ -15,6 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const BATCH: usize = 1000;
+/// How long the mover lets records gather when it has caught up.
+const PAUSE: Duration = Duration::from_millis(100);
 const READ_CHUNK: u64 = 4 * 1024 * 1024;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,10 +74,14 @@ impl Mover {
     }
 
     /// Runs until `stop` fires, then drains what is left.
+    ///
+    /// A full batch is followed at once by the next; otherwise the mover waits
+    /// [`PAUSE`] so records gather into batches: a step per group commit would cost a
+    /// checkpoint fsync and a database transaction for a handful of records.
     pub async fn run(self, stop: tokio_util::sync::CancellationToken) {
         loop {
             match self.step().await {
-                Ok(m) if m.read > 0 => continue,
+                Ok(m) if m.read >= BATCH => continue,
                 Ok(_) => {}
                 Err(e) => {
                     tracing::error!(error = %e, "Moving usage records to the database failed; they stay in the journal and will be retried.");
@@ -84,8 +90,7 @@ impl Mover {
             }
             tokio::select! {
                 _ = stop.cancelled() => break,
-                _ = self.shared.written.notified() => {}
-                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                _ = tokio::time::sleep(PAUSE) => {}
             }
         }
         match self.drain().await {

@@ -152,6 +152,25 @@ async fn body_of(res: reqwest::Response) -> (StatusCode, Value) {
     body(res).await
 }
 
+/// The public plan card `id`.
+async fn plan_card(app: &TestApp, id: &str) -> Value {
+    let (_, v) = body(
+        app.client
+            .get(app.url("/api/v1/billing/plans"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == id)
+        .unwrap()
+        .clone()
+}
+
 fn count(list: &[Value], key: &str, value: &str) -> usize {
     list.iter().filter(|v| v[key] == value).count()
 }
@@ -690,22 +709,7 @@ async fn operators_edit_plans_without_repricing_subscriptions() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{v}");
-    let (_, cards) = body(
-        b.app
-            .client
-            .get(b.app.url("/api/v1/billing/plans"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    let card = cards["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["id"] == "starter")
-        .unwrap()
-        .clone();
+    let card = plan_card(&b.app, "starter").await;
     assert_eq!(card["price_display"], "₦20,000");
     // The running subscription keeps the price it was sold at until it renews.
     assert_eq!(b.current(&b.app, &t).await["price_kobo"], 1_500_000);
@@ -1124,21 +1128,7 @@ async fn a_plans_file_seeds_a_fresh_install() {
     )
     .unwrap();
     let app = TestApp::spawn_with(Db::Sqlite, |s| s.plans_file = Some(path.clone())).await;
-    let (_, v) = body(
-        app.client
-            .get(app.url("/api/v1/billing/plans"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    let starter = v["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["id"] == "starter")
-        .unwrap()
-        .clone();
+    let starter = plan_card(&app, "starter").await;
     assert_eq!(starter["price_display"], "₦17,500");
 
     // A broken file stops the start with a message naming it.

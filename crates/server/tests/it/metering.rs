@@ -238,19 +238,20 @@ crate::both_backends!(
             .idem_claim(org, "busy-1", &hash, now, now + 60_000)
             .await
             .unwrap();
-        let res = app
-            .client
-            .post(app.url("/v1/chat/completions"))
-            .bearer_auth(&key)
-            .header("idempotency-key", "busy-1")
-            .header("content-type", "application/json")
-            .body(
-                serde_json::to_vec(&json!({"model": "mock-echo", "messages": user("busy")}))
-                    .unwrap(),
-            )
-            .send()
-            .await
-            .unwrap();
+        // The same body as the claim above, under the idempotency key `idem`.
+        let send = |idem: &'static str| {
+            app.client
+                .post(app.url("/v1/chat/completions"))
+                .bearer_auth(&key)
+                .header("idempotency-key", idem)
+                .header("content-type", "application/json")
+                .body(
+                    serde_json::to_vec(&json!({"model": "mock-echo", "messages": user("busy")}))
+                        .unwrap(),
+                )
+                .send()
+        };
+        let res = send("busy-1").await.unwrap();
         expect_error(res, StatusCode::CONFLICT, "idempotency_in_progress").await;
 
         // A claim still `running` past the lease was left by a process that died: a
@@ -261,20 +262,7 @@ crate::both_backends!(
             .idem_claim(org, "dead-1", &hash, stale, stale + 86_400_000)
             .await
             .unwrap();
-        let res = app
-            .client
-            .post(app.url("/v1/chat/completions"))
-            .bearer_auth(&key)
-            .header("idempotency-key", "dead-1")
-            .header("content-type", "application/json")
-            .body(
-                serde_json::to_vec(&json!({"model": "mock-echo", "messages": user("busy")}))
-                    .unwrap(),
-            )
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(send("dead-1").await.unwrap().status(), StatusCode::OK);
     }
 );
 

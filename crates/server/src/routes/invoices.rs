@@ -3,11 +3,11 @@
 //! rates, holidays, invoice prefix). Another tenant's invoice is 404.
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{parse_id, Caller, JsonBody};
+use crate::extract::{parse_id, Caller, JsonBody, QueryParams};
 use crate::invoices::run::{render_pdf, run_period, RunReport};
 use crate::routes::orgs::rfc3339;
 use crate::state::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -148,7 +148,7 @@ pub fn view(inv: InvoiceRecord) -> InvoiceView {
     }
 }
 
-/// Query strings are read as text and parsed here, so a bad value gets our envelope.
+/// Values are read as text and parsed here, so each bad one gets its own error code.
 #[derive(Deserialize)]
 pub struct ListQuery {
     pub cursor: Option<String>,
@@ -173,7 +173,7 @@ async fn tenant(state: &AppState, caller: &Caller) -> ApiResult<OrgId> {
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<ListQuery>,
+    QueryParams(q): QueryParams<ListQuery>,
 ) -> ApiResult<Json<InvoicePage>> {
     let org = tenant(&state, &caller).await?;
     let limit = match q.limit.as_deref().filter(|l| !l.is_empty()) {
@@ -554,7 +554,7 @@ pub struct HolidayList {
 pub async fn holidays(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<HolidayQuery>,
+    QueryParams(q): QueryParams<HolidayQuery>,
 ) -> ApiResult<Json<HolidayList>> {
     caller.require_operator()?;
     let year = match q.year.as_deref().filter(|y| !y.is_empty()) {
@@ -624,7 +624,7 @@ pub async fn add_holiday(
     let Json(list) = holidays(
         State(state),
         caller,
-        Query(HolidayQuery {
+        QueryParams(HolidayQuery {
             year: Some(year.to_string()),
         }),
     )
